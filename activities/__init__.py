@@ -1,0 +1,1 @@
+"""Every side effect of a process: audited ERP writes, notifications, queries."""

@@ -1,0 +1,1 @@
+"""The ERP database: models, migrations, queries and the audit trail."""

@@ -1,0 +1,78 @@
+"""Inputs and results of the foundation's activities."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+
+from schemas.human_task import Candidates, DecisionRequest, TaskSpec, TaskStatus
+
+
+class OpenTaskInput(BaseModel):
+    workflow_id: str
+    run_id: str
+    spec: TaskSpec
+    due_at: datetime
+
+
+class OpenTaskResult(BaseModel):
+    task_id: int
+
+
+class RemindTaskInput(BaseModel):
+    task_id: int
+    workflow_id: str
+    level: int
+    due_at: datetime
+
+
+class EscalateTaskInput(BaseModel):
+    task_id: int
+    workflow_id: str
+    new_level: int
+    added_group: str | None
+    due_at: datetime | None  # None: the chain is exhausted; the task stays overdue
+
+
+class RecordDecisionInput(BaseModel):
+    task_id: int
+    workflow_id: str
+    run_id: str
+    seq: int
+    request: DecisionRequest
+    counted_for: str | None
+    stage: int
+    task_status: TaskStatus
+    final_outcome: str | None
+    next_stage: int | None = None
+    next_candidates: Candidates | None = None
+
+
+class RecordDecisionResult(BaseModel):
+    decision_id: int
+    signature_id: int | None
+    decided_at: datetime
+
+
+class CancelTaskInput(BaseModel):
+    task_id: int
+    workflow_id: str
+    reason: str
+
+
+class RegisterProcessInput(BaseModel):
+    process_id: str
+    run_id: str
+    kind: str
+    title: str
+    business_key: str
+    initiator: str | None
+
+
+class UpdateProcessInput(BaseModel):
+    process_id: str
+    step: str
+    status: str = "running"
+    outcome: str | None = None
+    reason: str = ""

@@ -1,0 +1,197 @@
+"""The human task: what a workflow asks of people, and what they answer."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from pydantic import BaseModel, Field, model_validator
+
+
+class TaskKind(StrEnum):
+    APPROVE = "approve"
+    REVIEW = "review"
+    INSPECT = "inspect"
+    DISPOSITION = "disposition"
+    PERFORM = "perform"
+    VERIFY = "verify"
+
+
+class DecisionRule(StrEnum):
+    ANY = "any"  # the first decision decides
+    ALL = "all"  # every listed user and one member of every listed group
+    K_OF_N = "k_of_n"  # k distinct people among the candidates
+    SEQUENTIAL = "sequential"  # stage after stage, each stage deciding in turn
+
+
+class TaskStatus(StrEnum):
+    OPEN = "open"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+
+
+class SignatureMeaning(StrEnum):
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    REVIEWED = "reviewed"
+    RELEASED = "released"
+    VERIFIED = "verified"
+    CLOSED = "closed"
+    AUTHORED = "authored"
+
+
+class FieldType(StrEnum):
+    TEXT = "text"
+    LONG_TEXT = "long_text"
+    NUMBER = "number"
+    DATE = "date"
+    CHOICE = "choice"
+
+
+class FieldSpec(BaseModel):
+    """A field the decision form shows; `required` applies to every outcome."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    type: FieldType = FieldType.TEXT
+    required: bool = False
+    choices: list[str] = []
+
+
+class OutcomeSpec(BaseModel):
+    """An allowed outcome. A non-null signature meaning makes it a signing decision."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str
+    signature_meaning: SignatureMeaning | None = None
+    required_fields: list[str] = []
+
+
+class Candidates(BaseModel):
+    groups: list[str] = []
+    users: list[str] = []
+
+
+class TaskSpec(BaseModel):
+    """Everything a process says about one human step."""
+
+    step: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$", description="unique within the process")
+    kind: TaskKind
+    title: str
+    description: str = ""
+    process_kind: str
+    process_id: str
+    business_key: str
+    initiator: str | None = None  # username; never allowed to decide (segregation of duties)
+    excluded_users: list[str] = []  # more segregation of duties, e.g. the implementer
+    candidates: Candidates = Candidates()
+    rule: DecisionRule = DecisionRule.ANY
+    k: int = 1
+    stages: list[Candidates] = []  # for SEQUENTIAL; stage 1 replaces `candidates`
+    outcomes: list[OutcomeSpec]
+    consensus_outcome: str | None = None  # the outcome k/all/stages must reach; default: first
+    fields: list[FieldSpec] = []
+    sla: timedelta = timedelta(hours=48)
+    reminder_before: timedelta | None = timedelta(hours=8)
+    escalation_chain: list[str] = []  # groups added at each due time, in order
+    context: dict[str, str] = {}  # what is being decided, shown on the task page
+
+    @model_validator(mode="after")
+    def _consistent(self) -> TaskSpec:
+        names = [o.name for o in self.outcomes]
+        if not names:
+            raise ValueError("a task needs at least one outcome")
+        if len(set(names)) != len(names):
+            raise ValueError("outcome names must be unique")
+        if self.consensus_outcome is not None and self.consensus_outcome not in names:
+            raise ValueError("consensus_outcome must be one of the outcomes")
+        field_names = {f.name for f in self.fields}
+        for outcome in self.outcomes:
+            missing = set(outcome.required_fields) - field_names
+            if missing:
+                raise ValueError(f"outcome {outcome.name} requires undefined fields {missing}")
+        if self.rule is DecisionRule.SEQUENTIAL and not self.stages:
+            raise ValueError("a sequential task needs stages")
+        if self.rule is DecisionRule.K_OF_N and self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.rule is not DecisionRule.SEQUENTIAL and not (
+            self.candidates.groups or self.candidates.users
+        ):
+            raise ValueError("a task needs candidate groups or users")
+        if self.sla <= timedelta(0):
+            raise ValueError("sla must be positive")
+        return self
+
+    @property
+    def agreeing_outcome(self) -> str:
+        return self.consensus_outcome or self.outcomes[0].name
+
+    def outcome(self, name: str) -> OutcomeSpec | None:
+        return next((o for o in self.outcomes if o.name == name), None)
+
+    def stage_candidates(self, stage: int) -> Candidates:
+        if self.rule is DecisionRule.SEQUENTIAL:
+            return self.stages[stage - 1]
+        return self.candidates
+
+
+class SignatureIntent(BaseModel):
+    """Sent by the API once it has re-verified the signer's password (Part 11 §11.200)."""
+
+    meaning: SignatureMeaning
+    signer: str
+    printed_name: str
+    authenticated_by: str = "password"
+
+
+class DecisionRequest(BaseModel):
+    """The update a person's decision arrives as, after the API checked who may decide."""
+
+    task_id: int
+    decider: str
+    decider_name: str
+    on_behalf_of: str | None = None  # the delegator, when deciding as a stand-in
+    qualifying_groups: list[str] = []  # candidate groups the decider (or delegator) belongs to
+    outcome: str
+    fields: dict[str, str] = {}
+    comment: str = ""
+    signature: SignatureIntent | None = None
+
+
+class DecisionRecord(BaseModel):
+    seq: int
+    decider: str
+    on_behalf_of: str | None
+    outcome: str
+    counted_for: str | None  # the group or user slot this decision filled (ALL rule)
+    stage: int
+    decided_at: datetime
+
+
+class DecisionResult(BaseModel):
+    task_id: int
+    outcome: str
+    task_status: TaskStatus
+    final_outcome: str | None
+    decisions_so_far: int
+    message: str
+
+
+class TaskResult(BaseModel):
+    task_id: int
+    status: TaskStatus
+    outcome: str | None
+    fields: dict[str, str] = {}
+    decisions: list[DecisionRecord] = []
+    escalation_level: int = 1
+
+
+class TaskState(BaseModel):
+    """What a query on the human task workflow returns."""
+
+    task_id: int | None
+    status: TaskStatus
+    level: int
+    stage: int
+    due_at: datetime | None
+    decisions: list[DecisionRecord]

@@ -1,0 +1,70 @@
+"""Lotline settings, read from the environment.
+
+Every setting has an embedded default so `make run` works on a fresh machine; in production the
+environment points at a real PostgreSQL and Temporal cluster and nothing embedded starts.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    # None means "start the embedded one" (make run) — the worker and API alone need them set.
+    database_url: str | None = None
+    temporal_address: str | None = None
+    temporal_namespace: str = "default"
+    task_queue: str = "lotline"
+    data_dir: Path = Path(".lotline")
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    temporal_port: int = 7233
+    temporal_ui_port: int = 8233
+    session_hours: int = 12
+    login_max_failures: int = 5
+    login_lockout_minutes: int = 15
+    signature_max_failures: int = 3
+    cookie_secure: bool = False
+    extra: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            database_url=_env("DATABASE_URL"),
+            temporal_address=_env("TEMPORAL_ADDRESS"),
+            temporal_namespace=_env("TEMPORAL_NAMESPACE", "default") or "default",
+            task_queue=_env("LOTLINE_TASK_QUEUE", "lotline") or "lotline",
+            data_dir=Path(_env("LOTLINE_DATA_DIR", ".lotline") or ".lotline").resolve(),
+            api_host=_env("LOTLINE_HOST", "127.0.0.1") or "127.0.0.1",
+            api_port=int(_env("LOTLINE_PORT", "8000") or 8000),
+            temporal_port=int(_env("LOTLINE_TEMPORAL_PORT", "7233") or 7233),
+            temporal_ui_port=int(_env("LOTLINE_TEMPORAL_UI_PORT", "8233") or 8233),
+            session_hours=int(_env("LOTLINE_SESSION_HOURS", "12") or 12),
+            signature_max_failures=int(_env("LOTLINE_SIGNATURE_MAX_FAILURES", "3") or 3),
+            login_max_failures=int(_env("LOTLINE_LOGIN_MAX_FAILURES", "5") or 5),
+            cookie_secure=(_env("LOTLINE_COOKIE_SECURE", "0") == "1"),
+        )
+
+    def require_database_url(self) -> str:
+        if not self.database_url:
+            raise SystemExit(
+                "DATABASE_URL is not set. Set it to postgresql+psycopg://user:password@host/db, "
+                "or use `make run`, which starts an embedded PostgreSQL."
+            )
+        return self.database_url
+
+    def require_temporal_address(self) -> str:
+        if not self.temporal_address:
+            raise SystemExit(
+                "TEMPORAL_ADDRESS is not set. Set it to host:port of your Temporal frontend, "
+                "or use `make run`, which starts the Temporal dev server."
+            )
+        return self.temporal_address

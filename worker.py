@@ -1,0 +1,80 @@
+"""The Temporal worker: registers every workflow and activity of Lotline.
+
+Run alone against an existing cluster and database (the production shape, N replicas):
+    DATABASE_URL=... TEMPORAL_ADDRESS=... python worker.py
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+
+from activities.human_task import HumanTaskActivities
+from activities.process import ProcessActivities
+from erp.db import make_engine, make_session_factory
+from settings import Settings
+from workflows.approval import ApprovalRequestWorkflow
+from workflows.human_task import HumanTaskWorkflow
+
+WORKFLOWS: Sequence[type] = (HumanTaskWorkflow, ApprovalRequestWorkflow)
+
+
+def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
+    human = HumanTaskActivities(session_factory)
+    process = ProcessActivities(session_factory)
+    return [
+        human.open_task,
+        human.remind_task,
+        human.escalate_task,
+        human.record_decision,
+        human.cancel_task,
+        process.register_process,
+        process.update_process,
+    ]
+
+
+def build_worker(
+    client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]
+) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=activities_for(session_factory),
+    )
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.require_temporal_address(),
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+    )
+
+
+async def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
+    settings = Settings.from_env()
+    engine = make_engine(settings.require_database_url())
+    client = await connect(settings)
+    worker = build_worker(client, settings.task_queue, make_session_factory(engine))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logging.info("worker polling task queue %r on %s", settings.task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    await engine.dispose()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

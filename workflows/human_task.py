@@ -1,0 +1,363 @@
+"""The human task: one mechanism every process uses for a step people decide.
+
+A process calls `await human_task(spec)`. That starts a `HumanTask` child workflow (id:
+`<process id>.<step>`) which opens the inbox row, waits for decisions on a durable timer, reminds
+before the due time, escalates up the chain at each due time, and records each decision — sent as a
+Temporal update — through an audited activity. Escalation never decides on anyone's behalf.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.activities import (
+        CancelTaskInput,
+        EscalateTaskInput,
+        OpenTaskInput,
+        OpenTaskResult,
+        RecordDecisionInput,
+        RecordDecisionResult,
+        RemindTaskInput,
+    )
+    from schemas.human_task import (
+        Candidates,
+        DecisionRecord,
+        DecisionRequest,
+        DecisionResult,
+        DecisionRule,
+        TaskResult,
+        TaskSpec,
+        TaskState,
+        TaskStatus,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+@dataclass
+class Tally:
+    """The effect of one accepted decision on the task."""
+
+    counted_for: str | None
+    status: TaskStatus
+    final_outcome: str | None
+    next_stage: int | None = None
+
+
+def refusal(
+    spec: TaskSpec,
+    status: TaskStatus,
+    stage: int,
+    level: int,
+    decisions: list[DecisionRecord],
+    request: DecisionRequest,
+) -> str | None:
+    """Why this decision may not be taken now, or None. Deterministic: used by the validator."""
+    if status is not TaskStatus.OPEN:
+        return f"the task is already {status.value}; no further decision is taken"
+    outcome = spec.outcome(request.outcome)
+    if outcome is None:
+        allowed = ", ".join(o.name for o in spec.outcomes)
+        return f"outcome '{request.outcome}' is not allowed here; choose one of: {allowed}"
+    required = {f.name for f in spec.fields if f.required} | set(outcome.required_fields)
+    missing = sorted(n for n in required if not request.fields.get(n, "").strip())
+    if missing:
+        return f"required field(s) missing for '{outcome.name}': {', '.join(missing)}"
+    people = {request.decider} | ({request.on_behalf_of} if request.on_behalf_of else set())
+    if spec.initiator and spec.initiator in people:
+        return "segregation of duties: the initiator of a request may not decide it"
+    if people & set(spec.excluded_users):
+        return "segregation of duties: you took part in this work and may not decide this step"
+    if any(d.decider in people or (d.on_behalf_of and d.on_behalf_of in people) for d in decisions):
+        return "you have already decided this task"
+    candidates = spec.stage_candidates(stage)
+    groups = set(candidates.groups) | set(spec.escalation_chain[: level - 1])
+    if not (people & set(candidates.users)) and not (set(request.qualifying_groups) & groups):
+        return "you are not a candidate for this task (nor standing in for one)"
+    if outcome.signature_meaning is not None and request.signature is None:
+        return f"'{outcome.name}' is a signing decision: re-enter your password to sign"
+    return None
+
+
+def tally(
+    spec: TaskSpec, stage: int, decisions: list[DecisionRecord], request: DecisionRequest
+) -> Tally:
+    """Apply one accepted decision: does the task close, move a stage, or wait for more?"""
+    agreeing = spec.agreeing_outcome
+    if request.outcome != agreeing:
+        # any dissenting outcome (reject, return...) decides the task at once, whatever the rule
+        return Tally(None, TaskStatus.COMPLETED, request.outcome)
+    agreed = [d for d in decisions if d.outcome == agreeing]
+    if spec.rule is DecisionRule.ANY:
+        return Tally(None, TaskStatus.COMPLETED, agreeing)
+    if spec.rule is DecisionRule.K_OF_N:
+        if len(agreed) + 1 >= spec.k:
+            return Tally(None, TaskStatus.COMPLETED, agreeing)
+        return Tally(None, TaskStatus.OPEN, None)
+    if spec.rule is DecisionRule.SEQUENTIAL:
+        if stage >= len(spec.stages):
+            return Tally(f"stage:{stage}", TaskStatus.COMPLETED, agreeing)
+        return Tally(f"stage:{stage}", TaskStatus.OPEN, None, next_stage=stage + 1)
+    # ALL: every named user, and one member of each candidate group
+    filled = {d.counted_for for d in agreed}
+    people = {request.decider} | ({request.on_behalf_of} if request.on_behalf_of else set())
+    slot = next((f"user:{u}" for u in spec.candidates.users if u in people), None)
+    if slot is None:
+        slot = next(
+            (f"group:{g}" for g in spec.candidates.groups
+             if g in request.qualifying_groups and f"group:{g}" not in filled),
+            None,
+        )
+    required = {f"user:{u}" for u in spec.candidates.users} | {
+        f"group:{g}" for g in spec.candidates.groups
+    }
+    if required <= filled | ({slot} if slot else set()):
+        return Tally(slot, TaskStatus.COMPLETED, agreeing)
+    return Tally(slot, TaskStatus.OPEN, None)
+
+
+@workflow.defn(name="HumanTask")
+class HumanTaskWorkflow:
+    def __init__(self) -> None:
+        self._spec: TaskSpec | None = None
+        self._task_id: int | None = None
+        self._status = TaskStatus.OPEN
+        self._outcome: str | None = None
+        self._final_fields: dict[str, str] = {}
+        self._stage = 1
+        self._level = 1
+        self._due_at = None
+        self._decisions: list[DecisionRecord] = []
+        self._lock = asyncio.Lock()
+
+    @workflow.run
+    async def run(self, spec: TaskSpec) -> TaskResult:
+        self._spec = spec
+        self._due_at = workflow.now() + spec.sla
+        opened: OpenTaskResult = await workflow.execute_activity(
+            "open_task",
+            OpenTaskInput(
+                workflow_id=workflow.info().workflow_id,
+                run_id=workflow.info().run_id,
+                spec=spec,
+                due_at=self._due_at,
+            ),
+            result_type=OpenTaskResult,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        self._task_id = opened.task_id
+        try:
+            await self._wait_with_escalation(spec)
+        except asyncio.CancelledError:
+            self._status = TaskStatus.CANCELLED
+            await workflow.execute_activity(
+                "cancel_task",
+                CancelTaskInput(
+                    task_id=opened.task_id,
+                    workflow_id=workflow.info().workflow_id,
+                    reason="the process was cancelled",
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return TaskResult(
+            task_id=opened.task_id,
+            status=self._status,
+            outcome=self._outcome,
+            fields=self._final_fields,
+            decisions=self._decisions,
+            escalation_level=self._level,
+        )
+
+    async def _wait_with_escalation(self, spec: TaskSpec) -> None:
+        reminded_level = 0
+        while True:
+            assert self._due_at is not None
+            remind_at = (
+                self._due_at - spec.reminder_before
+                if spec.reminder_before and reminded_level < self._level
+                else None
+            )
+            wake_at = remind_at if remind_at and remind_at > workflow.now() else self._due_at
+            timeout = wake_at - workflow.now()
+            if await self._closed_within(timeout if timeout > timedelta(0) else None):
+                return
+            if remind_at is not None and wake_at == remind_at:
+                reminded_level = self._level
+                await self._remind()
+                continue
+            if self._level > len(spec.escalation_chain):
+                await self._escalate(None)  # the chain is exhausted: overdue, stays with them
+                await workflow.wait_condition(lambda: self._status is not TaskStatus.OPEN)
+                return
+            await self._escalate(spec.escalation_chain[self._level - 1])
+
+    async def _closed_within(self, timeout: timedelta | None) -> bool:
+        if timeout is None:
+            return self._status is not TaskStatus.OPEN
+        try:
+            await workflow.wait_condition(
+                lambda: self._status is not TaskStatus.OPEN, timeout=timeout
+            )
+            return True
+        except TimeoutError:
+            return False
+
+    async def _remind(self) -> None:
+        assert self._task_id is not None and self._due_at is not None
+        await workflow.execute_activity(
+            "remind_task",
+            RemindTaskInput(
+                task_id=self._task_id,
+                workflow_id=workflow.info().workflow_id,
+                level=self._level,
+                due_at=self._due_at,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _escalate(self, group: str | None) -> None:
+        """Raise the level and add the chain's next group; None: chain exhausted, mark overdue."""
+        assert self._task_id is not None and self._spec is not None
+        if group is not None:
+            self._level += 1
+            self._due_at = workflow.now() + self._spec.sla
+        await workflow.execute_activity(
+            "escalate_task",
+            EscalateTaskInput(
+                task_id=self._task_id,
+                workflow_id=workflow.info().workflow_id,
+                new_level=self._level,
+                added_group=group,
+                due_at=self._due_at if group is not None else None,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    @workflow.update(name="decide")
+    async def decide(self, request: DecisionRequest) -> DecisionResult:
+        assert self._spec is not None
+        async with self._lock:  # two decisions at once: the second sees the first's effect
+            why = self._refusal(request)
+            if why:
+                raise ApplicationError(why, type="DecisionRefused", non_retryable=True)
+            spec = self._spec
+            effect = tally(spec, self._stage, self._decisions, request)
+            seq = len(self._decisions) + 1
+            next_candidates: Candidates | None = None
+            if effect.next_stage is not None:
+                next_candidates = spec.stage_candidates(effect.next_stage)
+            assert self._task_id is not None
+            recorded: RecordDecisionResult = await workflow.execute_activity(
+                "record_decision",
+                RecordDecisionInput(
+                    task_id=self._task_id,
+                    workflow_id=workflow.info().workflow_id,
+                    run_id=workflow.info().run_id,
+                    seq=seq,
+                    request=request,
+                    counted_for=effect.counted_for,
+                    stage=self._stage,
+                    task_status=effect.status,
+                    final_outcome=effect.final_outcome,
+                    next_stage=effect.next_stage,
+                    next_candidates=next_candidates,
+                ),
+                result_type=RecordDecisionResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            self._decisions.append(
+                DecisionRecord(
+                    seq=seq,
+                    decider=request.decider,
+                    on_behalf_of=request.on_behalf_of,
+                    outcome=request.outcome,
+                    counted_for=effect.counted_for,
+                    stage=self._stage,
+                    decided_at=recorded.decided_at,
+                )
+            )
+            if effect.next_stage is not None:
+                self._stage = effect.next_stage
+            if effect.status is not TaskStatus.OPEN:
+                self._final_fields = dict(request.fields)
+                self._outcome = effect.final_outcome
+                self._status = effect.status
+            return DecisionResult(
+                task_id=self._task_id,
+                outcome=request.outcome,
+                task_status=self._status,
+                final_outcome=self._outcome,
+                decisions_so_far=len(self._decisions),
+                message=_decision_message(self._status, self._outcome, spec, self._stage),
+            )
+
+    @decide.validator
+    def _validate_decide(self, request: DecisionRequest) -> None:
+        why = self._refusal(request)
+        if why:
+            raise ApplicationError(why, type="DecisionRefused", non_retryable=True)
+
+    def _refusal(self, request: DecisionRequest) -> str | None:
+        if self._spec is None or self._task_id is None:
+            return "the task is still being opened; try again in a moment"
+        if request.task_id != self._task_id:
+            return "this decision names another task"
+        return refusal(
+            self._spec, self._status, self._stage, self._level, self._decisions, request
+        )
+
+    @workflow.query(name="state")
+    def state(self) -> TaskState:
+        return TaskState(
+            task_id=self._task_id,
+            status=self._status,
+            level=self._level,
+            stage=self._stage,
+            due_at=self._due_at,
+            decisions=self._decisions,
+        )
+
+
+def _decision_message(status: TaskStatus, outcome: str | None, spec: TaskSpec, stage: int) -> str:
+    if status is TaskStatus.COMPLETED:
+        return f"Decision recorded. The task is completed: {outcome}."
+    if spec.rule is DecisionRule.SEQUENTIAL:
+        return f"Decision recorded. The task moves to stage {stage} of {len(spec.stages)}."
+    return "Decision recorded. The task waits for further decisions."
+
+
+def task_workflow_id(process_id: str, step: str) -> str:
+    return f"{process_id}.{step}"
+
+
+async def human_task(spec: TaskSpec) -> TaskResult:
+    """Run one human step as a child workflow and return its result (from workflow code only)."""
+    return await workflow.execute_child_workflow(
+        HumanTaskWorkflow.run,
+        spec,
+        id=task_workflow_id(workflow.info().workflow_id, spec.step),
+        parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+    )
+
+
+def is_cancellation(err: BaseException) -> bool:
+    """True for the process's own cancellation, however it reaches the awaiting code."""
+    if isinstance(err, asyncio.CancelledError | CancelledError):
+        return True
+    return isinstance(err, ChildWorkflowError) and isinstance(err.cause, CancelledError)
