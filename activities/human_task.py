@@ -185,7 +185,11 @@ class HumanTaskActivities:
                     recipient=_recipients(task),
                     subject=f"Escalated (level {data.new_level}): {task.title}",
                     body=f"Task {task.id} ({task.business_key}) is overdue: {reason}.",
-                    payload={"task_id": task.id, "event": "task.escalated", "level": data.new_level},
+                    payload={
+                        "task_id": task.id,
+                        "event": "task.escalated",
+                        "level": data.new_level,
+                    },
                 )
             )
             await append_audit(
@@ -206,7 +210,6 @@ class HumanTaskActivities:
     @activity.defn(name="record_decision")
     async def record_decision(self, data: RecordDecisionInput) -> RecordDecisionResult:
         key = f"{data.workflow_id}:decision:{data.seq}"
-        request = data.request
         try:
             async with self._sessions() as session, session.begin():
                 done = await session.scalar(

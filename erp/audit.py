@@ -126,9 +126,7 @@ async def append_audit(session: AsyncSession, record: AuditRecord) -> AuditEntry
     """Add one chained audit row to the session's transaction (the caller commits)."""
     await session.flush()  # business rows first, so their ids are known and the lock is short
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
-    prev = await session.scalar(
-        select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)
-    )
+    prev = await session.scalar(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1))
     recorded_at = await session.scalar(text("SELECT clock_timestamp()"))
     assert isinstance(recorded_at, datetime)
     entry = AuditEntry(

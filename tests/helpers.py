@@ -32,7 +32,9 @@ async def eventually(
 async def audit_actions(sessions: async_sessionmaker[AsyncSession], entity_id: str) -> list[str]:
     async with sessions() as session:
         rows = await session.scalars(
-            select(AuditEntry.action).where(AuditEntry.entity_id == entity_id).order_by(AuditEntry.id)
+            select(AuditEntry.action)
+            .where(AuditEntry.entity_id == entity_id)
+            .order_by(AuditEntry.id)
         )
         return list(rows)
 

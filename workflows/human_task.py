@@ -43,6 +43,14 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 
 
+@dataclass(frozen=True)
+class Refusal:
+    """Why a decision is refused; `kind` tells the API which HTTP status fits."""
+
+    kind: str  # Conflict (409) | Invalid (422) | Forbidden (403)
+    message: str
+
+
 @dataclass
 class Tally:
     """The effect of one accepted decision on the task."""
@@ -60,31 +68,46 @@ def refusal(
     level: int,
     decisions: list[DecisionRecord],
     request: DecisionRequest,
-) -> str | None:
+) -> Refusal | None:
     """Why this decision may not be taken now, or None. Deterministic: used by the validator."""
     if status is not TaskStatus.OPEN:
-        return f"the task is already {status.value}; no further decision is taken"
+        return Refusal(
+            "Conflict", f"the task is already {status.value}; no further decision is taken"
+        )
     outcome = spec.outcome(request.outcome)
     if outcome is None:
         allowed = ", ".join(o.name for o in spec.outcomes)
-        return f"outcome '{request.outcome}' is not allowed here; choose one of: {allowed}"
+        return Refusal(
+            "Invalid", f"outcome '{request.outcome}' is not allowed here; choose one of: {allowed}"
+        )
     required = {f.name for f in spec.fields if f.required} | set(outcome.required_fields)
     missing = sorted(n for n in required if not request.fields.get(n, "").strip())
     if missing:
-        return f"required field(s) missing for '{outcome.name}': {', '.join(missing)}"
+        return Refusal(
+            "Invalid", f"required field(s) missing for '{outcome.name}': {', '.join(missing)}"
+        )
     people = {request.decider} | ({request.on_behalf_of} if request.on_behalf_of else set())
     if spec.initiator and spec.initiator in people:
-        return "segregation of duties: the initiator of a request may not decide it"
+        return Refusal(
+            "Forbidden", "segregation of duties: the initiator of a request may not decide it"
+        )
     if people & set(spec.excluded_users):
-        return "segregation of duties: you took part in this work and may not decide this step"
+        return Refusal(
+            "Forbidden",
+            "segregation of duties: you took part in this work and may not decide this step",
+        )
     if any(d.decider in people or (d.on_behalf_of and d.on_behalf_of in people) for d in decisions):
-        return "you have already decided this task"
+        return Refusal("Conflict", "you have already decided this task")
     candidates = spec.stage_candidates(stage)
     groups = set(candidates.groups) | set(spec.escalation_chain[: level - 1])
     if not (people & set(candidates.users)) and not (set(request.qualifying_groups) & groups):
-        return "you are not a candidate for this task (nor standing in for one)"
+        return Refusal(
+            "Forbidden", "you are not a candidate for this task (nor standing in for one)"
+        )
     if outcome.signature_meaning is not None and request.signature is None:
-        return f"'{outcome.name}' is a signing decision: re-enter your password to sign"
+        return Refusal(
+            "Invalid", f"'{outcome.name}' is a signing decision: re-enter your password to sign"
+        )
     return None
 
 
@@ -113,8 +136,11 @@ def tally(
     slot = next((f"user:{u}" for u in spec.candidates.users if u in people), None)
     if slot is None:
         slot = next(
-            (f"group:{g}" for g in spec.candidates.groups
-             if g in request.qualifying_groups and f"group:{g}" not in filled),
+            (
+                f"group:{g}"
+                for g in spec.candidates.groups
+                if g in request.qualifying_groups and f"group:{g}" not in filled
+            ),
             None,
         )
     required = {f"user:{u}" for u in spec.candidates.users} | {
@@ -252,9 +278,7 @@ class HumanTaskWorkflow:
     async def decide(self, request: DecisionRequest) -> DecisionResult:
         assert self._spec is not None
         async with self._lock:  # two decisions at once: the second sees the first's effect
-            why = self._refusal(request)
-            if why:
-                raise ApplicationError(why, type="DecisionRefused", non_retryable=True)
+            _raise_if_refused(self._refusal(request))
             spec = self._spec
             effect = tally(spec, self._stage, self._decisions, request)
             seq = len(self._decisions) + 1
@@ -309,18 +333,14 @@ class HumanTaskWorkflow:
 
     @decide.validator
     def _validate_decide(self, request: DecisionRequest) -> None:
-        why = self._refusal(request)
-        if why:
-            raise ApplicationError(why, type="DecisionRefused", non_retryable=True)
+        _raise_if_refused(self._refusal(request))
 
-    def _refusal(self, request: DecisionRequest) -> str | None:
+    def _refusal(self, request: DecisionRequest) -> Refusal | None:
         if self._spec is None or self._task_id is None:
-            return "the task is still being opened; try again in a moment"
+            return Refusal("Conflict", "the task is still being opened; try again in a moment")
         if request.task_id != self._task_id:
-            return "this decision names another task"
-        return refusal(
-            self._spec, self._status, self._stage, self._level, self._decisions, request
-        )
+            return Refusal("Invalid", "this decision names another task")
+        return refusal(self._spec, self._status, self._stage, self._level, self._decisions, request)
 
     @workflow.query(name="state")
     def state(self) -> TaskState:
@@ -332,6 +352,11 @@ class HumanTaskWorkflow:
             due_at=self._due_at,
             decisions=self._decisions,
         )
+
+
+def _raise_if_refused(refused: Refusal | None) -> None:
+    if refused is not None:
+        raise ApplicationError(refused.message, type=refused.kind, non_retryable=True)
 
 
 def _decision_message(status: TaskStatus, outcome: str | None, spec: TaskSpec, stage: int) -> str:

@@ -157,7 +157,9 @@ async def test_all_of_needs_every_group_and_named_user(time_skipping_env, sessio
     env = time_skipping_env
     wf_id = "apr-all.ccb"
     task_spec = spec(
-        step="ccb", rule=DecisionRule.ALL, candidates=Candidates(groups=["qa", "ra"], users=["erin"])
+        step="ccb",
+        rule=DecisionRule.ALL,
+        candidates=Candidates(groups=["qa", "ra"], users=["erin"]),
     )
     async with build_worker(env.client, task_queue, sessions):
         handle = await start_task(env, task_queue, task_spec, wf_id)
@@ -255,7 +257,9 @@ async def test_signing_decision_needs_signature_and_stores_it(
     task_spec = spec(
         step="release",
         outcomes=[
-            OutcomeSpec(name="release", label="Release", signature_meaning=SignatureMeaning.RELEASED)
+            OutcomeSpec(
+                name="release", label="Release", signature_meaning=SignatureMeaning.RELEASED
+            )
         ],
         fields=[],
     )
@@ -283,7 +287,9 @@ async def test_signing_decision_needs_signature_and_stores_it(
 async def test_cancelling_a_process_closes_its_open_task(time_skipping_env, sessions, task_queue):
     env = time_skipping_env
     request = ApprovalRequestInput(
-        process_id="apr-cancel", title="Approve deviation DV-7", initiator="alice",
+        process_id="apr-cancel",
+        title="Approve deviation DV-7",
+        initiator="alice",
         approver_groups=["qa"],
     )
     async with build_worker(env.client, task_queue, sessions):
