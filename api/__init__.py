@@ -1,0 +1,1 @@
+"""FastAPI app: REST for external systems and the inbox, and authentication."""

@@ -1,0 +1,167 @@
+"""The FastAPI application: REST under /api/v1, the inbox UI, health and metrics.
+
+Run alone against an existing database and cluster (the production shape, N replicas):
+    DATABASE_URL=... TEMPORAL_ADDRESS=... uvicorn api.app:app_from_env --factory
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError, OperationalError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from api.errors import ApiError
+from api.metrics import Metrics
+from api.routes import audit, auth, delegations, ops, processes, tasks
+from erp.db import make_engine, make_session_factory
+from settings import Settings
+from ui import routes as ui_routes
+
+log = logging.getLogger("lotline.api")
+MAX_BODY_BYTES = 1_000_000
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
+}
+
+
+def create_app(settings: Settings, *, temporal_client: Client | None = None) -> FastAPI:
+    """Build the app. Tests pass their own Temporal client; otherwise it connects lazily."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = make_engine(settings.require_database_url())
+        app.state.sessions = make_session_factory(engine)
+        app.state.temporal = temporal_client or await Client.connect(
+            settings.require_temporal_address(),
+            namespace=settings.temporal_namespace,
+            data_converter=pydantic_data_converter,
+            lazy=True,
+        )
+        yield
+        await engine.dispose()
+
+    app = FastAPI(
+        title="Lotline",
+        version="0.1.0",
+        description="Workflow-engine BPM for medical-device manufacturers. REST for external "
+        "systems and the task inbox. Authenticate with `Authorization: Bearer <token>` "
+        "(POST /api/v1/auth/token) or `X-API-Key`.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.metrics = Metrics()
+    for router in (auth.router, tasks.router, processes.router, audit.router, delegations.router):
+        app.include_router(router)
+    app.include_router(ops.router)
+    app.include_router(ui_routes.router)
+    ui_routes.mount_static(app)
+    _install_error_handlers(app)
+    _install_middleware(app)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s api %(levelname)s %(message)s")
+    return create_app(Settings.from_env())
+
+
+def _is_api(request: Request) -> bool:
+    path = request.url.path
+    return path.startswith("/api/") or path in ("/healthz", "/readyz", "/metrics", "/openapi.json")
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ApiError)
+    async def api_error(request: Request, err: ApiError) -> Response:
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": err.detail}, status_code=err.status_code, headers=err.headers
+            )
+        return ui_routes.error_page(request, err.status_code, err.detail)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, err: RequestValidationError) -> Response:
+        problems = [
+            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
+            for e in err.errors()
+        ]
+        detail = "the request is not valid: " + "; ".join(problems)
+        if _is_api(request):
+            return JSONResponse({"detail": detail, "errors": problems}, status_code=422)
+        return ui_routes.error_page(request, 422, detail)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, err: StarletteHTTPException) -> Response:
+        detail = err.detail if isinstance(err.detail, str) else "request refused"
+        if err.status_code == 404 and detail == "Not Found":
+            detail = f"no such address: {request.url.path}"
+        if err.status_code == 405:
+            detail = f"{request.method} is not allowed on {request.url.path}"
+        if _is_api(request):
+            return JSONResponse(
+                {"detail": detail}, status_code=err.status_code, headers=err.headers
+            )
+        return ui_routes.error_page(request, err.status_code, detail)
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def database_down(request: Request, err: Exception) -> Response:
+        log.warning("database error on %s: %s", request.url.path, type(err).__name__)
+        detail = "the database is not reachable right now; nothing was changed. Try again shortly."
+        if _is_api(request):
+            return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
+        return ui_routes.error_page(request, 503, detail)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, err: Exception) -> Response:
+        reference = uuid.uuid4().hex[:12]
+        log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
+        detail = (
+            f"an unexpected error occurred (reference {reference}); check whether the request "
+            "took effect before repeating it, and quote the reference to support"
+        )
+        if _is_api(request):
+            return JSONResponse({"detail": detail}, status_code=500)
+        return ui_routes.error_page(request, 500, detail)
+
+
+def _install_middleware(app: FastAPI) -> None:
+    @app.middleware("http")
+    async def guard(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
+            return JSONResponse(
+                {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"},
+                status_code=413,
+            )
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        name = getattr(route, "path", "unmatched")
+        metrics: Metrics = request.app.state.metrics
+        metrics.requests.labels(request.method, name, str(response.status_code)).inc()
+        metrics.latency.labels(name).observe(time.perf_counter() - started)
+        for header, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(header, value)
+        if not request.url.path.startswith("/static/"):
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

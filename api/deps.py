@@ -1,0 +1,69 @@
+"""Typed dependencies: the database session, the Temporal client, and who is calling."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+
+from api.errors import ApiError
+from api.security import Principal, principal_from_api_key, principal_from_token
+from settings import Settings
+
+
+async def _session(request: Request) -> AsyncIterator[AsyncSession]:
+    async with request.app.state.sessions() as session:
+        yield session
+
+
+def _sessions(request: Request) -> async_sessionmaker[AsyncSession]:
+    return request.app.state.sessions  # type: ignore[no-any-return]
+
+
+def _temporal(request: Request) -> Client | None:
+    return request.app.state.temporal  # type: ignore[no-any-return]
+
+
+def _settings(request: Request) -> Settings:
+    return request.app.state.settings  # type: ignore[no-any-return]
+
+
+async def _api_principal(
+    request: Request, session: Annotated[AsyncSession, Depends(_session)]
+) -> Principal:
+    """REST callers authenticate with a bearer token (people) or an X-API-Key (systems)."""
+    key = request.headers.get("x-api-key")
+    if key:
+        principal = await principal_from_api_key(session, key.strip())
+        if principal is None:
+            raise ApiError(
+                401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+            )
+        return principal
+    auth = request.headers.get("authorization", "")
+    scheme, _, token = auth.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        principal = await principal_from_token(session, token.strip(), "bearer")
+        if principal is None:
+            raise ApiError(
+                401,
+                "the bearer token is invalid or expired; get a new one at POST /api/v1/auth/token",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return principal
+    raise ApiError(
+        401,
+        "authentication required: send 'Authorization: Bearer <token>' (POST /api/v1/auth/token) "
+        "or 'X-API-Key: <key>'",
+        headers={"WWW-Authenticate": "Bearer"},
+    )
+
+
+DbSession = Annotated[AsyncSession, Depends(_session)]
+Sessions = Annotated[async_sessionmaker[AsyncSession], Depends(_sessions)]
+Temporal = Annotated[Client | None, Depends(_temporal)]
+AppSettings = Annotated[Settings, Depends(_settings)]
+CurrentPrincipal = Annotated[Principal, Depends(_api_principal)]

@@ -1,0 +1,223 @@
+"""Starting, reading and cancelling processes."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError, forbidden, not_found, unavailable
+from api.security import Principal
+from api.task_service import audit_out, task_out
+from erp.audit import AuditRecord, append_audit
+from erp.models import AppGroup, AppUser, Process, Task
+from erp.queries import process_timeline
+from schemas.api import ApprovalStart, ProcessDetail, ProcessOut
+from schemas.approval import ApprovalRequestInput
+
+KINDS_AVAILABLE = ("approval",)
+KINDS_PLANNED = (
+    "procure-to-deliver",
+    "purchase",
+    "work-order",
+    "shipment",
+    "change-control",
+    "nonconformance",
+    "capa",
+    "recall",
+)
+
+
+def process_id_for(kind_prefix: str, principal: Principal, key: str | None) -> str:
+    """The workflow id: derived from the caller's idempotency key, so a repeat finds the same run."""
+    if key:
+        digest = hashlib.sha256(f"{principal.username}\x00{key}".encode()).hexdigest()[:16]
+        return f"{kind_prefix}-{digest}"
+    return f"{kind_prefix}-{datetime.now(UTC):%Y}-{secrets.token_hex(4)}"
+
+
+async def _check_names(session: AsyncSession, groups: list[str], users: list[str]) -> None:
+    known_groups = set(
+        await session.scalars(select(AppGroup.name).where(AppGroup.name.in_(groups)))
+    )
+    unknown = sorted(set(groups) - known_groups)
+    if unknown:
+        raise ApiError(422, f"unknown group(s): {', '.join(unknown)}; use existing group names")
+    known_users = set(
+        await session.scalars(
+            select(AppUser.username).where(AppUser.username.in_(users), AppUser.is_active)
+        )
+    )
+    unknown = sorted(set(users) - known_users)
+    if unknown:
+        raise ApiError(422, f"unknown or inactive user(s): {', '.join(unknown)}")
+
+
+async def start_approval(
+    *,
+    session: AsyncSession,
+    client: Client | None,
+    principal: Principal,
+    body: ApprovalStart,
+    idempotency_key: str | None,
+    task_queue: str,
+) -> tuple[str, bool]:
+    """Start an approval request; returns (process id, created). A repeat returns the first one."""
+    principal.require("processes:start")
+    await _check_names(session, body.approver_groups + body.escalation_chain, body.approver_users)
+    if (
+        body.rule.value == "k_of_n"
+        and body.k > 1
+        and not body.approver_groups
+        and len(body.approver_users) < body.k
+    ):
+        raise ApiError(422, "k is larger than the number of approvers")
+    if client is None:
+        raise unavailable("The workflow service (Temporal)")
+    process_id = process_id_for("apr", principal, idempotency_key or body.external_id)
+    request = ApprovalRequestInput(
+        process_id=process_id,
+        initiator=principal.username,
+        **body.model_dump(exclude={"external_id"}),
+    )
+    try:
+        await client.start_workflow(
+            "ApprovalRequest",
+            request,
+            id=process_id,
+            task_queue=task_queue,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+        )
+    except WorkflowAlreadyStartedError:
+        return process_id, False
+    except RPCError as err:
+        if err.status == RPCStatusCode.ALREADY_EXISTS:
+            return process_id, False
+        raise unavailable("The workflow service (Temporal)") from None
+    return process_id, True
+
+
+def process_out(process: Process) -> ProcessOut:
+    return ProcessOut.model_validate(process, from_attributes=True)
+
+
+async def process_detail(
+    *, session: AsyncSession, client: Client | None, principal: Principal, process_id: str
+) -> ProcessDetail:
+    principal.require("processes:read")
+    process = await session.get(Process, process_id)
+    if process is None:
+        if client is not None and await _workflow_exists(client, process_id):
+            return ProcessDetail(
+                id=process_id,
+                kind="",
+                title="",
+                business_key=process_id,
+                initiator=None,
+                status="starting",
+                current_step="starting",
+                outcome=None,
+                started_at=None,
+                closed_at=None,
+                open_tasks=[],
+                timeline=[],
+            )
+        raise not_found(f"Process {process_id}")
+    tasks = await session.scalars(
+        select(Task).where(Task.process_id == process_id, Task.status == "open").order_by(Task.id)
+    )
+    timeline = await process_timeline(session, process_id)
+    return ProcessDetail(
+        **process_out(process).model_dump(),
+        open_tasks=[task_out(t) for t in tasks],
+        timeline=[audit_out(a) for a in timeline],
+    )
+
+
+async def _workflow_exists(client: Client, process_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(process_id).describe()
+        return True
+    except RPCError:
+        return False
+
+
+async def list_processes(
+    *,
+    session: AsyncSession,
+    principal: Principal,
+    kind: str | None,
+    status: str | None,
+    initiator: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[ProcessOut], int]:
+    principal.require("processes:read")
+    query = select(Process)
+    if kind:
+        query = query.where(Process.kind == kind)
+    if status:
+        query = query.where(Process.status == status)
+    if initiator:
+        query = query.where(Process.initiator == initiator)
+    total = await session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = await session.scalars(
+        query.order_by(Process.started_at.desc(), Process.id).limit(limit).offset(offset)
+    )
+    return [process_out(p) for p in rows], int(total or 0)
+
+
+async def cancel_process(
+    *,
+    sessions: async_sessionmaker[AsyncSession],
+    client: Client | None,
+    principal: Principal,
+    process_id: str,
+    reason: str,
+    source: str,
+) -> ProcessOut:
+    """Withdraw a process: its initiator or an administrator; open tasks close as cancelled."""
+    async with sessions() as session:
+        process = await session.get(Process, process_id)
+    if process is None:
+        raise not_found(f"Process {process_id}")
+    error: ApiError | None = None
+    if not principal.is_person:
+        error = forbidden("systems cannot withdraw processes; a person must")
+    elif process.initiator != principal.username and not principal.is_admin:
+        error = forbidden("only the initiator or an administrator may withdraw this process")
+    elif process.status != "running":
+        error = ApiError(409, f"process {process_id} is already {process.status}")
+    async with sessions() as session, session.begin():
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=principal.username,
+                action="process.cancel_requested" if error is None else "process.cancel_refused",
+                entity_type="process",
+                entity_id=process_id,
+                outcome="ok" if error is None else "refused",
+                reason=reason if error is None else error.detail,
+                workflow_id=process_id,
+                source=source,
+            ),
+        )
+    if error is not None:
+        raise error
+    if client is None:
+        raise unavailable("The workflow service (Temporal)")
+    try:
+        await client.get_workflow_handle(process_id).cancel()
+    except RPCError as err:
+        if err.status == RPCStatusCode.NOT_FOUND:
+            raise ApiError(409, f"process {process_id} has already ended") from None
+        raise unavailable("The workflow service (Temporal)") from None
+    return process_out(process)

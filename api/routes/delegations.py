@@ -1,0 +1,34 @@
+"""Delegations (out of office) over REST."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api import delegation_service
+from api.deps import CurrentPrincipal, DbSession
+from schemas.api import DelegationIn, DelegationOut
+
+router = APIRouter(prefix="/api/v1/delegations", tags=["delegations"])
+
+
+@router.get("", response_model=list[DelegationOut])
+async def list_delegations(principal: CurrentPrincipal, session: DbSession) -> list[DelegationOut]:
+    return await delegation_service.list_delegations(session=session, principal=principal)
+
+
+@router.post("", response_model=DelegationOut, status_code=201)
+async def create(
+    body: DelegationIn, principal: CurrentPrincipal, session: DbSession
+) -> DelegationOut:
+    async with session.begin():
+        return await delegation_service.create_delegation(
+            session=session, principal=principal, body=body, source="api"
+        )
+
+
+@router.delete("/{delegation_id}", status_code=204)
+async def revoke(delegation_id: int, principal: CurrentPrincipal, session: DbSession) -> None:
+    async with session.begin():
+        await delegation_service.revoke_delegation(
+            session=session, principal=principal, delegation_id=delegation_id, source="api"
+        )

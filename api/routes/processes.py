@@ -1,0 +1,118 @@
+"""Processes: start, read, list, withdraw."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Path, Query, Response
+
+from api import process_service
+from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
+from api.errors import ApiError
+from schemas.api import ApprovalStart, CancelIn, ProcessDetail, ProcessList, ProcessOut
+
+router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
+
+ProcessId = Annotated[str, Path(max_length=200, pattern=r"^[A-Za-z0-9._:-]+$")]
+
+
+@router.post("/approval", status_code=201, response_model=ProcessOut)
+async def start_approval(
+    body: ApprovalStart,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ProcessOut:
+    """Start a general approval request. Repeating with the same Idempotency-Key (or
+    external_id) returns the same process with 200 instead of starting a second one."""
+    process_id, created = await process_service.start_approval(
+        session=session,
+        client=client,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    if not created:
+        response.status_code = 200
+    response.headers["Location"] = f"/api/v1/processes/{process_id}"
+    return ProcessOut(
+        id=process_id,
+        kind="approval",
+        title=body.title,
+        business_key=process_id,
+        initiator=principal.username,
+        status="running" if created else "existing",
+        current_step="started",
+        outcome=None,
+        started_at=None,
+        closed_at=None,
+    )
+
+
+@router.post("/{kind}", status_code=201, include_in_schema=False)
+async def start_other(kind: str, principal: CurrentPrincipal) -> None:
+    if kind in process_service.KINDS_PLANNED:
+        raise ApiError(
+            404,
+            f"the '{kind}' process is not available in this release yet; "
+            f"available: {', '.join(process_service.KINDS_AVAILABLE)}",
+        )
+    raise ApiError(
+        404,
+        f"unknown process kind '{kind}'; available: {', '.join(process_service.KINDS_AVAILABLE)}",
+    )
+
+
+@router.get("", response_model=ProcessList)
+async def list_processes(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    kind: Annotated[str | None, Query(max_length=40)] = None,
+    status: Annotated[str | None, Query(max_length=20)] = None,
+    initiator: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> ProcessList:
+    items, count = await process_service.list_processes(
+        session=session,
+        principal=principal,
+        kind=kind,
+        status=status,
+        initiator=initiator,
+        limit=limit,
+        offset=offset,
+    )
+    return ProcessList(items=items, count=count)
+
+
+@router.get("/{process_id}", response_model=ProcessDetail)
+async def get_process(
+    process_id: ProcessId, principal: CurrentPrincipal, session: DbSession, client: Temporal
+) -> ProcessDetail:
+    """Status, current step, open tasks and the timeline (audit rows) of one process."""
+    return await process_service.process_detail(
+        session=session, client=client, principal=principal, process_id=process_id
+    )
+
+
+@router.post("/{process_id}/cancel", response_model=ProcessOut, status_code=202)
+async def cancel(
+    process_id: ProcessId,
+    body: CancelIn,
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    client: Temporal,
+) -> ProcessOut:
+    """Withdraw a running process (initiator or administrator); its open tasks are cancelled."""
+    return await process_service.cancel_process(
+        sessions=sessions,
+        client=client,
+        principal=principal,
+        process_id=process_id,
+        reason=body.reason,
+        source="api",
+    )

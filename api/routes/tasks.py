@@ -1,0 +1,84 @@
+"""Tasks: the inbox over REST."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query
+
+from api import task_service
+from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
+from schemas.api import DecisionIn, DecisionOutcome, TaskDetail, TaskList, TaskOut
+
+router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+
+
+@router.get("", response_model=TaskList)
+async def list_tasks(
+    principal: CurrentPrincipal,
+    session: DbSession,
+    scope: Literal["all", "mine", "groups", "everything"] = "all",
+    status: Literal["open", "completed", "cancelled", "any"] = "open",
+    overdue: bool | None = None,
+    process_kind: Annotated[str | None, Query(max_length=40)] = None,
+    business_key: Annotated[str | None, Query(max_length=200)] = None,
+    process_id: Annotated[str | None, Query(max_length=200)] = None,
+    q: Annotated[str | None, Query(max_length=100, description="text in the title")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> TaskList:
+    """Tasks of mine (named or claimed), my groups', or both; overdue first, then by due time."""
+    items, count = await task_service.list_tasks(
+        session=session,
+        principal=principal,
+        scope=scope,
+        status=status,
+        overdue=overdue,
+        process_kind=process_kind,
+        business_key=business_key,
+        process_id=process_id,
+        text=q,
+        limit=limit,
+        offset=offset,
+    )
+    return TaskList(items=items, count=count)
+
+
+@router.get("/{task_id}", response_model=TaskDetail)
+async def get_task(task_id: int, principal: CurrentPrincipal, session: DbSession) -> TaskDetail:
+    return await task_service.task_detail(session=session, principal=principal, task_id=task_id)
+
+
+@router.post("/{task_id}/claim", response_model=TaskOut)
+async def claim(task_id: int, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
+    return await task_service.claim_task(
+        sessions=sessions, principal=principal, task_id=task_id, source="api"
+    )
+
+
+@router.post("/{task_id}/release", response_model=TaskOut)
+async def release(task_id: int, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
+    return await task_service.release_task(
+        sessions=sessions, principal=principal, task_id=task_id, source="api"
+    )
+
+
+@router.post("/{task_id}/decision", response_model=DecisionOutcome)
+async def decide(
+    task_id: int,
+    body: DecisionIn,
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+) -> DecisionOutcome:
+    """Decide a task. A signing outcome needs `password` (the signer re-enters it)."""
+    return await task_service.decide_task(
+        sessions=sessions,
+        client=client,
+        principal=principal,
+        task_id=task_id,
+        decision=body,
+        signature_max_failures=settings.signature_max_failures,
+        source="api",
+    )

@@ -1,0 +1,202 @@
+"""Request and response bodies of the REST API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from schemas.human_task import DecisionRule
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=200)
+
+
+class TokenResponse(BaseModel):
+    access_token: str
+    token_type: str = "bearer"
+    expires_at: datetime
+
+
+class Me(BaseModel):
+    username: str
+    full_name: str
+    groups: list[str]
+    via: str
+    stands_in_for: list[str] = []
+
+
+class SignatureOut(BaseModel):
+    id: int
+    signer: str
+    printed_name: str
+    meaning: str
+    signed_at: datetime
+    record_hash: str
+
+
+class DecisionOut(BaseModel):
+    seq: int
+    decided_by: str
+    on_behalf_of: str | None
+    outcome: str
+    fields: dict[str, Any]
+    comment: str
+    stage: int
+    decided_at: datetime
+    signature: SignatureOut | None = None
+
+
+class TaskOut(BaseModel):
+    id: int
+    title: str
+    description: str
+    kind: str
+    process_id: str
+    process_kind: str
+    business_key: str
+    step: str
+    status: str
+    outcome: str | None
+    rule: str
+    k: int
+    stage: int
+    stage_count: int
+    level: int
+    due_at: datetime | None
+    overdue: bool
+    candidate_groups: list[str]
+    candidate_users: list[str]
+    initiator: str | None
+    claimed_by: str | None
+    created_at: datetime
+    closed_at: datetime | None
+    outcomes: list[dict[str, Any]]
+    fields: list[dict[str, Any]]
+    context: dict[str, str]
+
+
+class TaskDetail(TaskOut):
+    decisions: list[DecisionOut]
+    history: list[AuditOut]
+
+
+class TaskList(BaseModel):
+    items: list[TaskOut]
+    count: int
+
+
+class DecisionIn(BaseModel):
+    outcome: str = Field(min_length=1, max_length=40)
+    fields: dict[str, str] = Field(default_factory=dict, max_length=50)
+    comment: str = Field(default="", max_length=5000)
+    password: str | None = Field(default=None, max_length=200, description="re-entered to sign")
+
+
+class DecisionOutcome(BaseModel):
+    task_id: int
+    outcome: str
+    task_status: str
+    final_outcome: str | None
+    message: str
+    signature: SignatureOut | None = None
+
+
+class AuditOut(BaseModel):
+    id: int
+    recorded_at: datetime
+    actor: str
+    on_behalf_of: str | None
+    action: str
+    entity_type: str
+    entity_id: str
+    outcome: str
+    reason: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+    workflow_id: str | None
+    activity: str | None
+    source: str
+    row_hash: str
+
+
+class AuditList(BaseModel):
+    items: list[AuditOut]
+    next_before_id: int | None
+
+
+class AuditVerifyOut(BaseModel):
+    ok: bool
+    rows_checked: int
+    first_broken_id: int | None
+    problem: str
+    head_hash: str
+
+
+class ApprovalStart(BaseModel):
+    """Start a general approval request."""
+
+    external_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    title: str = Field(min_length=3, max_length=200)
+    description: str = Field(default="", max_length=5000)
+    approver_groups: list[str] = Field(min_length=1, max_length=10)
+    approver_users: list[str] = Field(default_factory=list, max_length=20)
+    rule: DecisionRule = DecisionRule.ANY
+    k: int = Field(default=1, ge=1, le=20)
+    sla_hours: float = Field(default=48, gt=0, le=24 * 365)
+    reminder_hours: float | None = Field(default=8, gt=0, le=24 * 365)
+    escalation_chain: list[str] = Field(default_factory=list, max_length=5)
+    signs: bool = True
+    context: dict[str, str] = Field(default_factory=dict, max_length=20)
+
+
+class ProcessOut(BaseModel):
+    id: str
+    kind: str
+    title: str
+    business_key: str
+    initiator: str | None
+    status: str
+    current_step: str
+    outcome: str | None
+    started_at: datetime | None
+    closed_at: datetime | None
+
+
+class ProcessDetail(ProcessOut):
+    open_tasks: list[TaskOut]
+    timeline: list[AuditOut]
+
+
+class ProcessList(BaseModel):
+    items: list[ProcessOut]
+    count: int
+
+
+class CancelIn(BaseModel):
+    reason: str = Field(min_length=3, max_length=1000)
+
+
+class DelegationIn(BaseModel):
+    delegate: str = Field(min_length=1, max_length=64)
+    starts_at: datetime
+    ends_at: datetime
+    reason: str = Field(default="", max_length=300)
+    delegator: str | None = Field(default=None, max_length=64, description="admins only")
+
+
+class DelegationOut(BaseModel):
+    id: int
+    delegator: str
+    delegate: str
+    starts_at: datetime
+    ends_at: datetime
+    reason: str
+    revoked_at: datetime | None
+    active: bool
+
+
+TaskDetail.model_rebuild()

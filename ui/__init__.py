@@ -1,0 +1,1 @@
+"""Server-rendered pages: login, inbox, task, processes, delegations, audit viewer."""

@@ -1,0 +1,600 @@
+"""Page routes. Thin: they call the same services as the REST API and render Jinja2 templates."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from sqlalchemy import select
+
+from api import delegation_service, process_service, task_service
+from api.deps import AppSettings, DbSession, Sessions, Temporal
+from api.errors import ApiError
+from api.security import (
+    SESSION_COOKIE,
+    Principal,
+    active_delegators,
+    authenticate_password,
+    open_session,
+    principal_from_token,
+    revoke_session,
+)
+from api.task_service import audit_out
+from erp.audit import verify_chain
+from erp.models import AppGroup
+from erp.queries import audit_query
+from schemas.api import ApprovalStart, DecisionIn, DelegationIn
+from schemas.human_task import DecisionRule
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+router = APIRouter(include_in_schema=False)
+LOGIN_CSRF_COOKIE = "lotline_login_csrf"
+
+
+class LoginRequired(Exception):
+    pass
+
+
+def mount_static(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
+
+    @app.exception_handler(LoginRequired)
+    async def to_login(request: Request, _: LoginRequired) -> Response:
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
+
+
+async def _ui_principal(request: Request, session: DbSession) -> Principal:
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = await principal_from_token(session, token, "ui") if token else None
+    if principal is None:
+        raise LoginRequired()
+    request.state.principal = principal
+    return principal
+
+
+User = Annotated[Principal, Depends(_ui_principal)]
+
+
+def _check_csrf(principal: Principal, token: str) -> None:
+    if not token or not hmac.compare_digest(token, principal.csrf_token):
+        raise ApiError(
+            403,
+            "the form has expired or did not come from this site; reload the page and try again",
+        )
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("user", getattr(request.state, "principal", None))
+    context.setdefault("now", datetime.now(UTC))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
+    return render(request, "error.html", status_code=status_code, status=status_code, detail=detail)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
+
+
+# ---------------------------------------------------------------- login
+
+
+@router.get("/login", response_class=HTMLResponse)
+async def login_form(request: Request, next: str = "/") -> Response:
+    token = secrets.token_urlsafe(24)
+    response = render(request, "login.html", next=_safe_next(next), csrf=token, user=None)
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    return response
+
+
+@router.post("/login", response_class=HTMLResponse)
+async def login(
+    request: Request,
+    session: DbSession,
+    settings: AppSettings,
+    username: Annotated[str, Form(max_length=64)] = "",
+    password: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/",
+) -> Response:
+    expected = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, csrf_token):
+        return render(
+            request,
+            "login.html",
+            403,
+            next=_safe_next(next),
+            csrf=expected or "",
+            error="The login form expired; please try again.",
+            user=None,
+        )
+    try:
+        user = await authenticate_password(
+            session,
+            username=username,
+            password=password,
+            max_failures=settings.login_max_failures,
+            lockout=timedelta(minutes=settings.login_lockout_minutes),
+            source="ui",
+        )
+    except ApiError as err:
+        await session.commit()
+        return render(
+            request,
+            "login.html",
+            err.status_code,
+            next=_safe_next(next),
+            csrf=expected,
+            error=err.detail,
+            username=username,
+            user=None,
+        )
+    token, _ = await open_session(session, user, kind="ui", hours=settings.session_hours)
+    await session.commit()
+    response = RedirectResponse(_safe_next(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        httponly=True,
+        samesite="lax",
+        secure=settings.cookie_secure,
+        max_age=settings.session_hours * 3600,
+    )
+    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    return response
+
+
+@router.post("/logout")
+async def logout(
+    user: User, session: DbSession, csrf_token: Annotated[str, Form(max_length=100)] = ""
+) -> Response:
+    _check_csrf(user, csrf_token)
+    if user.session_id is not None:
+        await revoke_session(session, user.session_id)
+        await session.commit()
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE)
+    return response
+
+
+# ---------------------------------------------------------------- inbox and tasks
+
+
+@router.get("/", response_class=HTMLResponse)
+async def inbox(
+    request: Request,
+    user: User,
+    session: DbSession,
+    scope: str = "all",
+    overdue: str = "",
+    process_kind: str = "",
+    q: str = "",
+    status: str = "open",
+) -> Response:
+    scope = scope if scope in ("all", "mine", "groups", "everything") else "all"
+    if scope == "everything" and not user.is_admin:
+        scope = "all"
+    status = status if status in ("open", "completed", "cancelled", "any") else "open"
+    items, count = await task_service.list_tasks(
+        session=session,
+        principal=user,
+        scope=scope,
+        status=status,
+        overdue=True if overdue == "1" else None,
+        process_kind=process_kind[:40] or None,
+        business_key=None,
+        text=q[:100] or None,
+        limit=200,
+        offset=0,
+    )
+    delegators = [d.username for d in await active_delegators(session, user.user_id)]
+    return render(
+        request,
+        "inbox.html",
+        tasks=items,
+        count=count,
+        scope=scope,
+        overdue=overdue,
+        process_kind=process_kind,
+        q=q,
+        status=status,
+        stands_in_for=delegators,
+    )
+
+
+@router.get("/tasks/{task_id}", response_class=HTMLResponse)
+async def task_page(
+    request: Request, task_id: int, user: User, session: DbSession, done: str = ""
+) -> Response:
+    return await _task_page(request, session, user, task_id, done=done)
+
+
+async def _task_page(
+    request: Request,
+    session: Any,
+    user: Principal,
+    task_id: int,
+    *,
+    status_code: int = 200,
+    error: str = "",
+    done: str = "",
+    form: dict[str, Any] | None = None,
+) -> HTMLResponse:
+    task = await task_service.task_detail(session=session, principal=user, task_id=task_id)
+    row = await task_service.load_task(session, task_id)
+    allowed = await task_service.eligibility(session, row, user)
+    signs = [o["name"] for o in task.outcomes if o.get("signature_meaning")]
+    notices = {
+        "claimed": "You claimed this task.",
+        "released": "You released this task.",
+        "decided": "Your decision was recorded.",
+    }
+    return render(
+        request,
+        "task.html",
+        status_code,
+        task=task,
+        may_decide=allowed.why_not is None,
+        why_not=allowed.why_not,
+        on_behalf_of=allowed.on_behalf_of,
+        signing_outcomes=signs,
+        error=error,
+        notice=notices.get(done, ""),
+        form=form or {},
+    )
+
+
+@router.post("/tasks/{task_id}/claim")
+async def claim(
+    task_id: int,
+    request: Request,
+    user: User,
+    sessions: Sessions,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    _check_csrf(user, csrf_token)
+    try:
+        await task_service.claim_task(
+            sessions=sessions, principal=user, task_id=task_id, source="ui"
+        )
+    except ApiError as err:
+        return await _task_page(
+            request, session, user, task_id, status_code=err.status_code, error=err.detail
+        )
+    return RedirectResponse(f"/tasks/{task_id}?done=claimed", status_code=303)
+
+
+@router.post("/tasks/{task_id}/release")
+async def release(
+    task_id: int,
+    request: Request,
+    user: User,
+    sessions: Sessions,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    _check_csrf(user, csrf_token)
+    try:
+        await task_service.release_task(
+            sessions=sessions, principal=user, task_id=task_id, source="ui"
+        )
+    except ApiError as err:
+        return await _task_page(
+            request, session, user, task_id, status_code=err.status_code, error=err.detail
+        )
+    return RedirectResponse(f"/tasks/{task_id}?done=released", status_code=303)
+
+
+@router.post("/tasks/{task_id}/decision")
+async def decide(
+    task_id: int,
+    request: Request,
+    user: User,
+    sessions: Sessions,
+    session: DbSession,
+    client: Temporal,
+    settings: AppSettings,
+) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    fields = {str(k)[6:]: str(v)[:5000] for k, v in form.items() if str(k).startswith("field_")}
+    outcome = str(form.get("outcome", ""))[:40]
+    kept = {"outcome": outcome, "fields": fields, "comment": str(form.get("comment", ""))[:5000]}
+    if not outcome:
+        return await _task_page(
+            request, session, user, task_id, status_code=422, error="Choose an outcome.", form=kept
+        )
+    decision = DecisionIn(
+        outcome=outcome,
+        fields=fields,
+        comment=kept["comment"],
+        password=str(form.get("password", ""))[:200] or None,
+    )
+    try:
+        await task_service.decide_task(
+            sessions=sessions,
+            client=client,
+            principal=user,
+            task_id=task_id,
+            decision=decision,
+            signature_max_failures=settings.signature_max_failures,
+            source="ui",
+        )
+    except ApiError as err:
+        return await _task_page(
+            request,
+            session,
+            user,
+            task_id,
+            status_code=err.status_code,
+            error=err.detail,
+            form=kept,
+        )
+    return RedirectResponse(f"/tasks/{task_id}?done=decided", status_code=303)
+
+
+# ---------------------------------------------------------------- processes
+
+
+@router.get("/processes", response_class=HTMLResponse)
+async def processes(request: Request, user: User, session: DbSession, status: str = "") -> Response:
+    items, count = await process_service.list_processes(
+        session=session,
+        principal=user,
+        kind=None,
+        status=status[:20] or None,
+        initiator=None,
+        limit=200,
+        offset=0,
+    )
+    return render(request, "processes.html", processes=items, count=count, status=status)
+
+
+@router.get("/processes/new", response_class=HTMLResponse)
+async def new_process(request: Request, user: User, session: DbSession) -> Response:
+    return render(
+        request,
+        "process_new.html",
+        groups=await _groups(session),
+        form={},
+        rules=list(DecisionRule),
+    )
+
+
+async def _groups(session: Any) -> list[str]:
+    return list(await session.scalars(select(AppGroup.name).order_by(AppGroup.name)))
+
+
+@router.post("/processes/new")
+async def start_process(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
+) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    kept = {k: str(v)[:5000] for k, v in form.items() if k != "csrf_token"}
+    kept_groups = [str(g) for g in form.getlist("approver_groups")]
+    try:
+        body = ApprovalStart(
+            title=kept.get("title", ""),
+            description=kept.get("description", ""),
+            approver_groups=kept_groups,
+            escalation_chain=[
+                g for g in (kept.get("escalate_1", ""), kept.get("escalate_2", "")) if g
+            ],
+            rule=DecisionRule(kept.get("rule", "any"))
+            if kept.get("rule", "any") in {r.value for r in DecisionRule}
+            else DecisionRule.ANY,
+            k=int(kept.get("k") or 1) if (kept.get("k") or "1").isdigit() else 1,
+            sla_hours=float(kept.get("sla_hours") or 48) if _number(kept.get("sla_hours")) else 48,
+            signs=kept.get("signs") == "on",
+        )
+        process_id, _ = await process_service.start_approval(
+            session=session,
+            client=client,
+            principal=user,
+            body=body,
+            idempotency_key=None,
+            task_queue=settings.task_queue,
+        )
+    except ValueError as err:  # pydantic's ValidationError is a ValueError
+        return render(
+            request,
+            "process_new.html",
+            422,
+            groups=await _groups(session),
+            form=kept | {"approver_groups": kept_groups},
+            rules=list(DecisionRule),
+            error=_readable(err),
+        )
+    except ApiError as err:
+        return render(
+            request,
+            "process_new.html",
+            err.status_code,
+            groups=await _groups(session),
+            form=kept | {"approver_groups": kept_groups},
+            rules=list(DecisionRule),
+            error=err.detail,
+        )
+    return RedirectResponse(f"/processes/{process_id}", status_code=303)
+
+
+def _number(value: str | None) -> bool:
+    try:
+        float(value or "x")
+        return True
+    except ValueError:
+        return False
+
+
+def _readable(err: ValueError) -> str:
+    errors = getattr(err, "errors", None)
+    if callable(errors):
+        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors())
+    return str(err)
+
+
+@router.get("/processes/{process_id}", response_class=HTMLResponse)
+async def process_page(
+    process_id: str, request: Request, user: User, session: DbSession, client: Temporal
+) -> Response:
+    detail = await process_service.process_detail(
+        session=session, client=client, principal=user, process_id=process_id[:200]
+    )
+    return render(request, "process.html", process=detail)
+
+
+@router.post("/processes/{process_id}/cancel")
+async def cancel_process(
+    process_id: str, request: Request, user: User, sessions: Sessions, client: Temporal
+) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    reason = str(form.get("reason", "")).strip()[:1000]
+    if len(reason) < 3:
+        raise ApiError(422, "give a reason (at least 3 characters) to withdraw the process")
+    await process_service.cancel_process(
+        sessions=sessions,
+        client=client,
+        principal=user,
+        process_id=process_id[:200],
+        reason=reason,
+        source="ui",
+    )
+    return RedirectResponse(f"/processes/{process_id}", status_code=303)
+
+
+# ---------------------------------------------------------------- delegations and audit
+
+
+@router.get("/delegations", response_class=HTMLResponse)
+async def delegations(request: Request, user: User, session: DbSession) -> Response:
+    rows = await delegation_service.list_delegations(session=session, principal=user)
+    return render(request, "delegations.html", delegations=rows, form={})
+
+
+@router.post("/delegations")
+async def create_delegation(request: Request, user: User, session: DbSession) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    kept = {k: str(v)[:300] for k, v in form.items() if k != "csrf_token"}
+    try:
+        body = DelegationIn(
+            delegate=kept.get("delegate", ""),
+            starts_at=_local_datetime(kept.get("starts_at", "")),
+            ends_at=_local_datetime(kept.get("ends_at", "")),
+            reason=kept.get("reason", ""),
+        )
+        await delegation_service.create_delegation(
+            session=session, principal=user, body=body, source="ui"
+        )
+        await session.commit()
+    except (ValueError, ApiError) as err:
+        await session.rollback()
+        message = err.detail if isinstance(err, ApiError) else _readable(err)
+        rows = await delegation_service.list_delegations(session=session, principal=user)
+        return render(request, "delegations.html", 422, delegations=rows, form=kept, error=message)
+    return RedirectResponse("/delegations", status_code=303)
+
+
+def _local_datetime(value: str) -> datetime:
+    """Form dates come as 'YYYY-MM-DDTHH:MM' in UTC (the form says so)."""
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(
+            f"'{value or '(empty)'}' is not a date and time like 2026-12-01T08:00"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+@router.post("/delegations/{delegation_id}/revoke")
+async def revoke_delegation(
+    delegation_id: int,
+    user: User,
+    session: DbSession,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
+) -> Response:
+    _check_csrf(user, csrf_token)
+    await delegation_service.revoke_delegation(
+        session=session, principal=user, delegation_id=delegation_id, source="ui"
+    )
+    await session.commit()
+    return RedirectResponse("/delegations", status_code=303)
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_page(
+    request: Request,
+    user: User,
+    session: DbSession,
+    entity_type: str = "",
+    entity_id: str = "",
+    actor: str = "",
+    verify: str = "",
+    before_id: int | None = None,
+) -> Response:
+    user.require("audit:read")
+    query = audit_query(
+        entity_type=entity_type[:40] or None,
+        entity_id=entity_id[:300] or None,
+        actor=actor[:64] or None,
+        before_id=before_id,
+    )
+    rows = [audit_out(r) for r in (await session.scalars(query.limit(101))).all()]
+    result = await verify_chain(session) if verify == "1" else None
+    return render(
+        request,
+        "audit.html",
+        entries=rows[:100],
+        next_before_id=rows[99].id if len(rows) > 100 else None,
+        verify=result,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        actor=actor,
+    )
+
+
+# ---------------------------------------------------------------- template filters
+
+
+def _when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def _relative(value: datetime | None) -> str:
+    """'in 5 h', 'overdue by 2 d' — how a due time reads at a glance."""
+    if value is None:
+        return "no due time"
+    delta = value - datetime.now(UTC)
+    seconds = abs(delta.total_seconds())
+    if seconds < 3600:
+        amount = f"{max(1, int(seconds // 60))} min"
+    elif seconds < 86400 * 2:
+        amount = f"{int(seconds // 3600)} h"
+    else:
+        amount = f"{int(seconds // 86400)} d"
+    return f"due in {amount}" if delta.total_seconds() >= 0 else f"overdue by {amount}"
+
+
+def _humanize(action: str) -> str:
+    return action.replace("task.", "").replace("process.", "process ").replace("_", " ")
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["relative"] = _relative
+templates.env.filters["humanize"] = _humanize
