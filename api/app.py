@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
@@ -121,9 +121,9 @@ def _install_error_handlers(app: FastAPI) -> None:
         return ui_routes.error_page(request, err.status_code, detail)
 
     @app.exception_handler(OperationalError)
-    @app.exception_handler(DBAPIError)
+    @app.exception_handler(InterfaceError)
     async def database_down(request: Request, err: Exception) -> Response:
-        log.warning("database error on %s: %s", request.url.path, type(err).__name__)
+        log.warning("database unreachable on %s: %s", request.url.path, err)
         detail = "the database is not reachable right now; nothing was changed. Try again shortly."
         if _is_api(request):
             return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})

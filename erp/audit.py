@@ -175,7 +175,6 @@ async def verify_chain(session: AsyncSession, *, batch: int = 5000) -> VerifyRes
                 .where(AuditEntry.id > last_id)
                 .order_by(AuditEntry.id)
                 .limit(batch)
-                .execution_options(yield_per=batch)
             )
         ).all()
         if not rows:

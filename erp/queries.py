@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, and_, case, func, literal, or_, select
-from sqlalchemy.dialects.postgresql import array
+from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.models import AuditEntry, Task
@@ -30,8 +30,8 @@ def inbox_query(
     everything: bool = False,
 ) -> Select[tuple[Task]]:
     """Tasks a person sees. scope: mine (named or claimed), groups, all (both), everything."""
-    users_arr = array(usernames or [""])
-    groups_arr = array(groups or [""])
+    users_arr = cast(array(usernames or [""]), ARRAY(Text))
+    groups_arr = cast(array(groups or [""]), ARRAY(Text))
     mine = or_(Task.candidate_users.overlap(users_arr), Task.claimed_by.in_(usernames or [""]))
     via_groups = Task.candidate_groups.overlap(groups_arr)
     query = select(Task)

@@ -40,8 +40,8 @@ async def issue_token(
 async def logout(principal: CurrentPrincipal, session: DbSession) -> None:
     """Revoke the bearer token used for this call."""
     if principal.session_id is not None:
-        async with session.begin():
-            await revoke_session(session, principal.session_id)
+        await revoke_session(session, principal.session_id)
+        await session.commit()
 
 
 @router.get("/me", response_model=Me)

@@ -20,15 +20,16 @@ async def list_delegations(principal: CurrentPrincipal, session: DbSession) -> l
 async def create(
     body: DelegationIn, principal: CurrentPrincipal, session: DbSession
 ) -> DelegationOut:
-    async with session.begin():
-        return await delegation_service.create_delegation(
-            session=session, principal=principal, body=body, source="api"
-        )
+    created = await delegation_service.create_delegation(
+        session=session, principal=principal, body=body, source="api"
+    )
+    await session.commit()
+    return created
 
 
 @router.delete("/{delegation_id}", status_code=204)
 async def revoke(delegation_id: int, principal: CurrentPrincipal, session: DbSession) -> None:
-    async with session.begin():
-        await delegation_service.revoke_delegation(
-            session=session, principal=principal, delegation_id=delegation_id, source="api"
-        )
+    await delegation_service.revoke_delegation(
+        session=session, principal=principal, delegation_id=delegation_id, source="api"
+    )
+    await session.commit()
