@@ -17,8 +17,12 @@ async def write_rows(sessions, count: int) -> None:
             await append_audit(
                 session,
                 AuditRecord(
-                    actor="bob", action="lot.released", entity_type="lot",
-                    entity_id=f"L-{n}", source="cli", after={"status": "RELEASED", "n": n},
+                    actor="bob",
+                    action="lot.released",
+                    entity_type="lot",
+                    entity_id=f"L-{n}",
+                    source="cli",
+                    after={"status": "RELEASED", "n": n},
                 ),
             )
 
@@ -62,7 +66,7 @@ async def test_chain_links_each_row_to_the_one_before(sessions):
 async def test_verify_names_an_altered_row(sessions, database_url):
     await write_rows(sessions, 5)
     async with sessions() as session:
-        third = (await session.scalars(select(AuditEntry.id).order_by(AuditEntry.id)))
+        third = await session.scalars(select(AuditEntry.id).order_by(AuditEntry.id))
         target = list(third)[2]
     with _raw(database_url) as raw:  # a database superuser bypassing the trigger
         raw.execute("SET session_replication_role = replica")

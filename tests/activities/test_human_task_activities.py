@@ -30,11 +30,17 @@ from schemas.human_task import (
 
 WF = "apr-retry.release"
 SPEC = TaskSpec(
-    step="release", kind=TaskKind.APPROVE, title="Release lot L-1", process_kind="approval",
-    process_id="apr-retry", business_key="L-1", initiator="alice",
+    step="release",
+    kind=TaskKind.APPROVE,
+    title="Release lot L-1",
+    process_kind="approval",
+    process_id="apr-retry",
+    business_key="L-1",
+    initiator="alice",
     candidates=Candidates(groups=["qa"]),
-    outcomes=[OutcomeSpec(name="release", label="Release",
-                          signature_meaning=SignatureMeaning.RELEASED)],
+    outcomes=[
+        OutcomeSpec(name="release", label="Release", signature_meaning=SignatureMeaning.RELEASED)
+    ],
 )
 
 
@@ -50,25 +56,44 @@ async def test_every_activity_run_twice_writes_once(sessions):
     acts = HumanTaskActivities(sessions)
     env = ActivityEnvironment()
     due = datetime.now(UTC) + timedelta(hours=48)
-    opened = await env.run(acts.open_task, OpenTaskInput(workflow_id=WF, run_id="r1", spec=SPEC, due_at=due))
-    again = await env.run(acts.open_task, OpenTaskInput(workflow_id=WF, run_id="r1", spec=SPEC, due_at=due))
+    opened = await env.run(
+        acts.open_task, OpenTaskInput(workflow_id=WF, run_id="r1", spec=SPEC, due_at=due)
+    )
+    again = await env.run(
+        acts.open_task, OpenTaskInput(workflow_id=WF, run_id="r1", spec=SPEC, due_at=due)
+    )
     assert again.task_id == opened.task_id
     remind = RemindTaskInput(task_id=opened.task_id, workflow_id=WF, level=1, due_at=due)
     await env.run(acts.remind_task, remind)
     await env.run(acts.remind_task, remind)
-    escalate = EscalateTaskInput(task_id=opened.task_id, workflow_id=WF, new_level=2,
-                                 added_group="qa-manager", due_at=due + timedelta(hours=48))
+    escalate = EscalateTaskInput(
+        task_id=opened.task_id,
+        workflow_id=WF,
+        new_level=2,
+        added_group="qa-manager",
+        due_at=due + timedelta(hours=48),
+    )
     await env.run(acts.escalate_task, escalate)
     await env.run(acts.escalate_task, escalate)
     decision = RecordDecisionInput(
-        task_id=opened.task_id, workflow_id=WF, run_id="r1", seq=1,
+        task_id=opened.task_id,
+        workflow_id=WF,
+        run_id="r1",
+        seq=1,
         request=DecisionRequest(
-            task_id=opened.task_id, decider="bob", decider_name="Bob Okafor", outcome="release",
+            task_id=opened.task_id,
+            decider="bob",
+            decider_name="Bob Okafor",
+            outcome="release",
             qualifying_groups=["qa"],
-            signature=SignatureIntent(meaning=SignatureMeaning.RELEASED, signer="bob",
-                                      printed_name="Bob Okafor"),
+            signature=SignatureIntent(
+                meaning=SignatureMeaning.RELEASED, signer="bob", printed_name="Bob Okafor"
+            ),
         ),
-        counted_for=None, stage=1, task_status=TaskStatus.COMPLETED, final_outcome="release",
+        counted_for=None,
+        stage=1,
+        task_status=TaskStatus.COMPLETED,
+        final_outcome="release",
     )
     first = await env.run(acts.record_decision, decision)
     second = await env.run(acts.record_decision, decision)
@@ -77,7 +102,9 @@ async def test_every_activity_run_twice_writes_once(sessions):
     await env.run(acts.cancel_task, cancel)  # the task is completed: cancelling changes nothing
 
     assert await counts(sessions) == {
-        "task": 1, "task_decision": 1, "e_signature": 1,
+        "task": 1,
+        "task_decision": 1,
+        "e_signature": 1,
         "outbox": 3,  # opened, reminded, escalated
         "audit_entry": 4,  # opened, reminded, escalated, decided
     }

