@@ -91,7 +91,9 @@ class Eligibility:
 
 
 async def eligibility(session: AsyncSession, task: Task, principal: Principal) -> Eligibility:
-    identities = [(principal.username, principal.groups, None)]
+    identities: list[tuple[str, frozenset[str], str | None]] = [
+        (principal.username, principal.groups, None)
+    ]
     for delegator in await active_delegators(session, principal.user_id):
         groups = await groups_of(session, delegator.id)
         identities.append((delegator.username, groups, delegator.username))

@@ -28,7 +28,7 @@ def inbox_query(
     process_id: str | None = None,
     text: str | None = None,
     everything: bool = False,
-) -> Select[tuple[Task]]:
+) -> Select[Task]:
     """Tasks a person sees. scope: mine (named or claimed), groups, all (both), everything."""
     users_arr = cast(array(usernames or [""]), ARRAY(Text))
     groups_arr = cast(array(groups or [""]), ARRAY(Text))
@@ -89,7 +89,7 @@ def audit_query(
     since: datetime | None = None,
     until: datetime | None = None,
     before_id: int | None = None,
-) -> Select[tuple[AuditEntry]]:
+) -> Select[AuditEntry]:
     query = select(AuditEntry)
     for column, value in (
         (AuditEntry.entity_type, entity_type),

@@ -313,7 +313,8 @@ async def decide(
     _check_csrf(user, str(form.get("csrf_token", "")))
     fields = {str(k)[6:]: str(v)[:5000] for k, v in form.items() if str(k).startswith("field_")}
     outcome = str(form.get("outcome", ""))[:40]
-    kept = {"outcome": outcome, "fields": fields, "comment": str(form.get("comment", ""))[:5000]}
+    comment = str(form.get("comment", ""))[:5000]
+    kept: dict[str, Any] = {"outcome": outcome, "fields": fields, "comment": comment}
     if not outcome:
         return await _task_page(
             request, session, user, task_id, status_code=422, error="Choose an outcome.", form=kept
@@ -321,7 +322,7 @@ async def decide(
     decision = DecisionIn(
         outcome=outcome,
         fields=fields,
-        comment=kept["comment"],
+        comment=comment,
         password=str(form.get("password", ""))[:200] or None,
     )
     try:

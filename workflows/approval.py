@@ -24,10 +24,8 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.human_task import human_task, is_cancellation
 
-_ACTIVITY = {
-    "start_to_close_timeout": timedelta(seconds=30),
-    "retry_policy": RetryPolicy(maximum_interval=timedelta(seconds=30)),
-}
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 KIND = "approval"
 
 
@@ -85,7 +83,8 @@ class ApprovalRequestWorkflow:
                 business_key=request.process_id,
                 initiator=request.initiator,
             ),
-            **_ACTIVITY,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
         )
         try:
             await self._step("approval")
@@ -112,5 +111,6 @@ class ApprovalRequestWorkflow:
                 outcome=outcome,
                 reason=reason,
             ),
-            **_ACTIVITY,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
         )

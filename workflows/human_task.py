@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -161,7 +161,7 @@ class HumanTaskWorkflow:
         self._final_fields: dict[str, str] = {}
         self._stage = 1
         self._level = 1
-        self._due_at = None
+        self._due_at: datetime | None = None
         self._decisions: list[DecisionRecord] = []
         self._lock = asyncio.Lock()
 
