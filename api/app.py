@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ApiError
 from api.metrics import Metrics
-from api.routes import audit, auth, delegations, ops, processes, tasks
+from api.routes import audit, auth, delegations, ops, processes, tasks, users
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from ui import routes as ui_routes
@@ -67,7 +67,14 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
-    for router in (auth.router, tasks.router, processes.router, audit.router, delegations.router):
+    for router in (
+        auth.router,
+        tasks.router,
+        processes.router,
+        audit.router,
+        delegations.router,
+        users.router,
+    ):
         app.include_router(router)
     app.include_router(ops.router)
     app.include_router(ui_routes.router)

@@ -1,7 +1,7 @@
 """Demo data: users in every role, groups, and a demo API key. Loaded by `make run` on first start.
 
 The demo password and key below exist only here, for the demo; production users are created by an
-administrator (`python -m erp.users`).
+administrator with `python -m erp.users`.
 """
 
 from __future__ import annotations

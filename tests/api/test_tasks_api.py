@@ -246,6 +246,14 @@ async def test_signing_locks_after_repeated_wrong_passwords(stack):
     # the task is untouched
     detail = (await stack.http.get(f"/api/v1/tasks/{task.id}", headers=bob)).json()
     assert detail["status"] == "open" and detail["decisions"] == []
+    # only an administrator lifts the lock, and it is audited
+    admin = await stack.token("admin")
+    assert (await stack.http.post("/api/v1/users/bob/unlock", headers=bob)).status_code == 403
+    assert (await stack.http.post("/api/v1/users/bob/unlock", headers=admin)).status_code == 204
+    signed = await stack.http.post(
+        url, json={"outcome": "approve", "password": "lotline-demo"}, headers=bob
+    )
+    assert signed.status_code == 200, signed.text
 
 
 async def test_withdrawal_cancels_process_and_closes_its_task(stack):
