@@ -18,8 +18,8 @@ from api.security import Principal
 from api.task_service import audit_out, task_out
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppGroup, AppUser, Process, Task
-from erp.queries import process_timeline
-from schemas.api import ApprovalStart, ProcessDetail, ProcessOut
+from erp.queries import process_signatures, process_timeline
+from schemas.api import ApprovalStart, ProcessDetail, ProcessOut, SignatureOut
 from schemas.approval import ApprovalRequestInput
 
 KINDS_AVAILABLE = ("approval",)
@@ -135,10 +135,12 @@ async def process_detail(
         select(Task).where(Task.process_id == process_id, Task.status == "open").order_by(Task.id)
     )
     timeline = await process_timeline(session, process_id)
+    signatures = await process_signatures(session, process_id)
     return ProcessDetail(
         **process_out(process).model_dump(),
         open_tasks=[task_out(t) for t in tasks],
         timeline=[audit_out(a) for a in timeline],
+        signatures=[SignatureOut.model_validate(s, from_attributes=True) for s in signatures],
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, selec
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from erp.models import AuditEntry, Task
+from erp.models import AuditEntry, ESignature, Task
 
 
 def inbox_query(
@@ -108,3 +108,13 @@ def audit_query(
     if before_id:
         query = query.where(AuditEntry.id < before_id)
     return query.order_by(AuditEntry.id.desc())
+
+
+async def process_signatures(session: AsyncSession, process_id: str) -> list[ESignature]:
+    """Every electronic signature given in a process's human tasks."""
+    rows = await session.scalars(
+        select(ESignature)
+        .where(ESignature.workflow_id.like(_escape_like(process_id) + ".%", escape="\\"))
+        .order_by(ESignature.id)
+    )
+    return list(rows)

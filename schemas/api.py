@@ -169,6 +169,7 @@ class ProcessOut(BaseModel):
 class ProcessDetail(ProcessOut):
     open_tasks: list[TaskOut]
     timeline: list[AuditOut]
+    signatures: list[SignatureOut] = []
 
 
 class ProcessList(BaseModel):

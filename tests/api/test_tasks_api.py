@@ -130,6 +130,7 @@ async def test_approval_end_to_end_with_signature(stack):
 
     process = await eventually(completed, what="process completed")
     assert process["outcome"] == "approve"
+    assert [(s["signer"], s["meaning"]) for s in process["signatures"]] == [("bob", "approved")]
     assert [e["action"] for e in process["timeline"]][:2] == ["process.started", "process.step"]
 
     verify = (await stack.http.get("/api/v1/audit/verify", headers=carol)).json()
