@@ -251,6 +251,8 @@ async def _task_page(
         why_not=allowed.why_not,
         on_behalf_of=allowed.on_behalf_of,
         signing_outcomes=signs,
+        outcome_labels={o["name"]: o.get("label") or o["name"] for o in task.outcomes},
+        field_labels={f["name"]: f.get("label") or f["name"] for f in task.fields},
         error=error,
         notice=notices.get(done, ""),
         form=form or {},
@@ -442,10 +444,31 @@ def _number(value: str | None) -> bool:
         return False
 
 
+# what the forms call the fields that validation names
+_FIELD_LABELS = {
+    "title": "What needs approval",
+    "description": "Details",
+    "approver_groups": "Approver groups",
+    "escalation_chain": "Escalation",
+    "sla_hours": "Due within (hours)",
+    "k": "k",
+    "delegate": "Delegate",
+    "starts_at": "From",
+    "ends_at": "Until",
+    "reason": "Reason",
+}
+
+
 def _readable(err: ValueError) -> str:
     errors = getattr(err, "errors", None)
     if callable(errors):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in errors())
+        parts = []
+        for e in errors():
+            where = ".".join(str(p) for p in e["loc"])
+            label = _FIELD_LABELS.get(str(e["loc"][0]), where) if e["loc"] else "form"
+            message = str(e["msg"])
+            parts.append(f"{label}: {message[:1].lower()}{message[1:]}")
+        return "; ".join(parts)
     return str(err)
 
 
@@ -596,6 +619,16 @@ def _humanize(action: str) -> str:
     return action.replace("task.", "").replace("process.", "process ").replace("_", " ")
 
 
+def _sentence(message: str | None) -> str:
+    """Service messages are written lower-case to be embedded; on a page they stand alone."""
+    text = (message or "").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)" else text + "."
+
+
 templates.env.filters["when"] = _when
+templates.env.filters["sentence"] = _sentence
 templates.env.filters["relative"] = _relative
 templates.env.filters["humanize"] = _humanize

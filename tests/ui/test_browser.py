@@ -186,7 +186,7 @@ async def test_bob_approves_in_the_browser(live: Live, viewport: str):
         await log_in(page, "bob")
         await expect(page).to_have_url(f"{live.base_url}/")
         await expect(page.get_by_role("heading", name=re.compile("^Inbox"))).to_be_visible()
-        link = page.get_by_role("link", name="Approve SOP-QA-014 rev D")
+        link = page.get_by_role("link", name="Approve SOP-QA-014 rev D", exact=True)
         await expect(link).to_be_visible()
         await expect(page.get_by_text("Bob Okafor")).to_be_visible()
         await t.shot("inbox")
@@ -201,11 +201,15 @@ async def test_bob_approves_in_the_browser(live: Live, viewport: str):
         await expect(page.get_by_role("status")).to_have_text("You claimed this task.")
         await expect(page.get_by_role("button", name="Release")).to_be_visible()
 
+        reason = page.get_by_role("textbox", name="Reason / comment")
+        await page.get_by_role("radio", name=re.compile("^Reject")).check()
+        assert await reason.evaluate("el => el.required")  # rejecting needs a reason
         await page.get_by_role("radio", name=re.compile("^Approve")).check()
+        assert not await reason.evaluate("el => el.required")
         password = page.get_by_label("Re-enter your password to sign")
         await expect(password).to_be_visible()
         await password.fill(DEMO_PASSWORD)
-        await page.get_by_label("Comment", exact=True).fill(
+        await page.get_by_label("Comment (optional)").fill(
             "Sampling plan matches ANSI Z1.4 level II."
         )
         await t.shot("task-signing")
@@ -262,7 +266,7 @@ async def test_login_and_inbox_with_the_keyboard_only(live: Live):
         assert await page.evaluate(focused) == "main"
 
         # from the content, Tab reaches the task and Enter opens it
-        title = page.get_by_role("link", name="Approve SOP-QA-014 rev D")
+        title = page.get_by_role("link", name="Approve SOP-QA-014 rev D", exact=True)
         for _ in range(30):
             await page.keyboard.press("Tab")
             if await title.evaluate("el => el === document.activeElement"):
@@ -297,6 +301,10 @@ async def test_every_page_renders_cleanly(live: Live):
                     )
                     assert wide <= 1, f"{path} on the {viewport} is {wide}px wider than the screen"
                     await t.shot(name)
+                    if name == "new-request":  # k only shows for "k different approvers"
+                        await expect(page.get_by_label("k (for")).to_be_hidden()
+                        await page.get_by_label("Who must decide").select_option("k_of_n")
+                        await expect(page.get_by_label("k (for")).to_be_visible()
                 await page.get_by_role("navigation").get_by_role("link", name="Processes").click()
                 await page.locator("tbody a").first.click()
                 await expect(page.get_by_role("heading", name="Timeline")).to_be_visible()

@@ -150,7 +150,7 @@ async def test_claim_and_decide_through_the_forms(site: Site):
 
     unsigned = await bob.post(f"/tasks/{task.id}/decision", {"outcome": "approve"})
     assert unsigned.status_code == 422
-    assert "re-enter your password to sign it" in text_of(unsigned.text)
+    assert "This decision signs: re-enter your password to sign it." in text_of(unsigned.text)
 
     wrong = await bob.post(
         f"/tasks/{task.id}/decision",
@@ -174,14 +174,22 @@ async def test_claim_and_decide_through_the_forms(site: Site):
     assert "Your decision was recorded." in shown
     assert "Signed by Bob Okafor (bob)" in shown and "meaning: approved" in shown
     assert "record SHA-256" in shown
-    assert "“sampling plan ok”" in shown
+    assert "Approve by bob" in shown and "“sampling plan ok”" in shown
     assert 'id="decision-form"' not in done.text
-    assert "This task is completed with outcome approve" in shown
+    assert "This task is completed with outcome Approve" in shown
     history = done.text.split('id="history"', 1)[1]
     for action in ("opened", "claimed", "decided"):
         assert f"<td>{action}" in history, action
     assert "signature.refused" in history  # the wrong password is on record too
     assert await decisions_of(site, task.id) == 1
+
+    async def signed_process() -> str | None:
+        shown = text_of((await bob.get(f"/processes/{process_id}")).text)
+        return shown if "completed: approve" in shown else None
+
+    process_page = await eventually(signed_process, what="the process completed")
+    assert "Electronic signatures" in process_page
+    assert "Signed by Bob Okafor (bob) · meaning: approved" in process_page
 
     again = await bob.post(
         f"/tasks/{task.id}/decision", {"outcome": "reject", "password": "lotline-demo"}
@@ -196,7 +204,7 @@ async def test_initiator_cannot_decide_own_request(site: Site):
     alice = await site.as_user("alice")
     page = await alice.get(f"/tasks/{task.id}")
     assert page.status_code == 200  # she may follow her request
-    assert "segregation of duties: you initiated this request." in text_of(page.text)
+    assert "Segregation of duties: you initiated this request." in text_of(page.text)
     assert 'id="decision-form"' not in page.text
 
     refused = await alice.post(
@@ -204,10 +212,10 @@ async def test_initiator_cannot_decide_own_request(site: Site):
     )
     assert refused.status_code == 403
     shown = text_of(refused.text)
-    assert "segregation of duties: you initiated this request" in shown
+    assert "Segregation of duties: you initiated this request." in shown
     assert refused.headers["content-type"].startswith("text/html")  # a page, not JSON
     claim = await alice.post(f"/tasks/{task.id}/claim")
-    assert claim.status_code == 403 and "segregation of duties" in text_of(claim.text)
+    assert claim.status_code == 403 and "Segregation of duties" in text_of(claim.text)
     row = await site.task(task.id)
     assert row.status == "open" and row.claimed_by is None
     assert await decisions_of(site, task.id) == 0
@@ -240,7 +248,8 @@ async def test_new_request_form_starts_a_process(site: Site):
     invalid = await alice.post("/processes/new", {"title": "x", "description": "kept text"})
     assert invalid.status_code == 422
     shown = text_of(invalid.text)
-    assert "title" in shown and "approver_groups" in shown
+    assert "What needs approval: string should have at least 3 characters" in shown
+    assert "Approver groups: list should have at least 1 item" in shown
     assert "kept text" in invalid.text
 
     started = await alice.post(
