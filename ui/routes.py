@@ -93,10 +93,17 @@ def _safe_next(target: str | None) -> str:
 
 
 @router.get("/login", response_class=HTMLResponse)
-async def login_form(request: Request, next: str = "/") -> Response:
+async def login_form(request: Request, settings: AppSettings, next: str = "/") -> Response:
     token = secrets.token_urlsafe(24)
     response = render(request, "login.html", next=_safe_next(next), csrf=token, user=None)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", max_age=3600)
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        token,
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+        max_age=3600,
+    )
     return response
 
 

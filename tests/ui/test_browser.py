@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, Page, ViewportSize, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -43,7 +43,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 SHOTS = Path("/tmp/lotline-shots")
-VIEWPORTS = {
+VIEWPORTS: dict[str, ViewportSize] = {
     "laptop": {"width": 1366, "height": 800},
     "tablet": {"width": 820, "height": 1180},
 }
@@ -155,7 +155,7 @@ async def tab(browser: Browser, live: Live, viewport: str) -> AsyncIterator[Tab]
         "console",
         lambda m: (
             opened.problems.append(f"console {m.type}: {m.text} ({m.location['url']})")
-            if m.type in ("error", "warning")
+            if m.type == "error"
             else None
         ),
     )

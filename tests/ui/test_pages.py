@@ -342,3 +342,41 @@ async def test_audit_page_verifies_chain_for_quality_only(site: Site):
     assert "Not allowed" in text_of(refused.text)
     assert "Chain intact" not in refused.text
     assert 'href="/audit"' not in (await ivan.get("/")).text
+
+
+async def test_refusals_and_withdrawal_read_as_pages(site: Site):
+    process_id = await site.start_approval()
+    task = await site.open_task(process_id)
+    ivan = await site.as_user("ivan")
+    hidden = await ivan.get(f"/tasks/{task.id}")
+    assert hidden.status_code == 403
+    assert "This task is not in your inbox" in text_of(hidden.text)
+    bad_id = await ivan.get("/tasks/not-a-number")
+    assert bad_id.status_code == 422 and bad_id.headers["content-type"].startswith("text/html")
+
+    bob = await site.as_user("bob")
+    bogus = await bob.post(f"/tasks/{task.id}/decision", {"outcome": "bogus"})
+    assert bogus.status_code == 422, text_of(bogus.text)
+    assert 'id="decision-form"' in bogus.text  # the form is there to try again
+    assert await decisions_of(site, task.id) == 0
+
+    alice = await site.as_user("alice")
+    page = await alice.get(f"/processes/{process_id}")
+    assert f'action="/processes/{process_id}/cancel"' in page.text
+    assert (
+        f'action="/processes/{process_id}/cancel"'
+        not in (await bob.get(f"/processes/{process_id}")).text
+    )
+    short = await alice.post(f"/processes/{process_id}/cancel", {"reason": "x"})
+    assert short.status_code == 422 and "Give a reason" in text_of(short.text)
+    withdrawn = await alice.post(f"/processes/{process_id}/cancel", {"reason": "raised in error"})
+    assert withdrawn.status_code == 303
+
+    async def cancelled() -> str | None:
+        shown = text_of((await alice.get(f"/processes/{process_id}")).text)
+        return shown if "cancelled" in shown else None
+
+    await eventually(cancelled, what="the process cancelled")
+    closed = await bob.get(f"/tasks/{task.id}")
+    assert "This task is cancelled" in text_of(closed.text)
+    assert 'id="decision-form"' not in closed.text
