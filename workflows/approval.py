@@ -56,7 +56,7 @@ def approval_task_spec(request: ApprovalRequestInput) -> TaskSpec:
                 required_fields=["reason"],
             ),
         ],
-        fields=[FieldSpec(name="reason", label="Reason / comment", type=FieldType.LONG_TEXT)],
+        fields=[FieldSpec(name="reason", label="Reason for rejecting", type=FieldType.LONG_TEXT)],
         sla=timedelta(hours=request.sla_hours),
         reminder_before=(
             timedelta(hours=request.reminder_hours)
