@@ -201,7 +201,7 @@ async def test_bob_approves_in_the_browser(live: Live, viewport: str):
         await expect(page.get_by_role("status")).to_have_text("You claimed this task.")
         await expect(page.get_by_role("button", name="Release")).to_be_visible()
 
-        reason = page.get_by_role("textbox", name="Reason / comment")
+        reason = page.get_by_role("textbox", name="Reason for rejecting")
         await page.get_by_role("radio", name=re.compile("^Reject")).check()
         assert await reason.evaluate("el => el.required")  # rejecting needs a reason
         await page.get_by_role("radio", name=re.compile("^Approve")).check()
