@@ -1,4 +1,5 @@
-"""Demo data: users in every role, groups, and a demo API key. Loaded by `make run` on first start.
+"""Demo data: users in every role, groups, a demo API key, and the master data of one product
+family (`erp/seed_master_data.py`). Loaded by `make run` on first start.
 
 The demo password and key below exist only here, for the demo; production users are created by an
 administrator with `python -m erp.users`.
@@ -14,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from erp.audit import AuditRecord, append_audit
 from erp.models import ApiKey, AppGroup, AppUser, GroupMembership
 from erp.passwords import hash_password, token_digest
+from erp.seed_master_data import seed_master_data
 
 DEMO_PASSWORD = "lotline-demo"
 DEMO_API_KEY = "ll_demo_mes_0123456789abcdef"  # the MES integration of the demo
@@ -50,7 +52,7 @@ USERS: list[tuple[str, str, str, list[str]]] = [
 
 
 async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
-    """Load the demo users and groups once. Returns False when they were already there."""
+    """Load the demo users, groups and master data once. Returns False when already there."""
     async with sessions() as session, session.begin():
         if await session.scalar(select(AppUser.id).where(AppUser.username == "admin")):
             return False
@@ -77,6 +79,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
                 user_id=mes.id,
             )
         )
+        counts = await seed_master_data(session)
         await append_audit(
             session,
             AuditRecord(
@@ -86,6 +89,18 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
                 entity_id="demo",
                 reason="demo data loaded on first start",
                 after={"users": [u[0] for u in USERS], "groups": list(GROUPS)},
+                source="cli",
+            ),
+        )
+        await append_audit(
+            session,
+            AuditRecord(
+                actor="system",
+                action="demo.master_data_seeded",
+                entity_type="system",
+                entity_id="demo",
+                reason="demo master data loaded on first start",
+                after=counts,
                 source="cli",
             ),
         )
