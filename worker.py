@@ -17,20 +17,30 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.change_control import ChangeControlActivities
 from activities.human_task import HumanTaskActivities
 from activities.process import ProcessActivities
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
+from workflows.change_control import ChangeControlWorkflow
 from workflows.human_task import HumanTaskWorkflow
 
-WORKFLOWS: Sequence[type] = (HumanTaskWorkflow, ApprovalRequestWorkflow)
+WORKFLOWS: Sequence[type] = (HumanTaskWorkflow, ApprovalRequestWorkflow, ChangeControlWorkflow)
 
 
 def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
     human = HumanTaskActivities(session_factory)
     process = ProcessActivities(session_factory)
+    change = ChangeControlActivities(session_factory)
     return [
+        change.register_change,
+        change.set_change_status,
+        change.record_triage,
+        change.compute_change_impact,
+        change.record_change_assessment,
+        change.revise_change,
+        change.apply_change,
         human.open_task,
         human.remind_task,
         human.escalate_task,

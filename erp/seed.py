@@ -51,7 +51,9 @@ USERS: list[tuple[str, str, str, list[str]]] = [
 ]
 
 
-async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
+async def seed_demo(
+    sessions: async_sessionmaker[AsyncSession], *, master_data: bool = True
+) -> bool:
     """Load the demo users, groups and master data once. Returns False when already there."""
     async with sessions() as session, session.begin():
         if await session.scalar(select(AppUser.id).where(AppUser.username == "admin")):
@@ -79,7 +81,7 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
                 user_id=mes.id,
             )
         )
-        counts = await seed_master_data(session)
+        counts = await seed_master_data(session) if master_data else {}
         await append_audit(
             session,
             AuditRecord(
@@ -92,18 +94,19 @@ async def seed_demo(sessions: async_sessionmaker[AsyncSession]) -> bool:
                 source="cli",
             ),
         )
-        await append_audit(
-            session,
-            AuditRecord(
-                actor="system",
-                action="demo.master_data_seeded",
-                entity_type="system",
-                entity_id="demo",
-                reason="demo master data loaded on first start",
-                after=counts,
-                source="cli",
-            ),
-        )
+        if master_data:
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor="system",
+                    action="demo.master_data_seeded",
+                    entity_type="system",
+                    entity_id="demo",
+                    reason="demo master data loaded on first start",
+                    after=counts,
+                    source="cli",
+                ),
+            )
     return True
 
 

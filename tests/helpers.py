@@ -44,3 +44,109 @@ async def task_by_workflow(
 ) -> Task | None:
     async with sessions() as session:
         return await session.scalar(select(Task).where(Task.workflow_id == workflow_id))
+
+
+async def seed_small_master_data(sessions: async_sessionmaker[AsyncSession]) -> None:
+    """A few parts, a label, a supplier with its ASL entry, stock, an open PO and a work order."""
+    from datetime import date, timedelta
+    from decimal import Decimal
+
+    from erp.master_data import (
+        AslEntry,
+        BomLine,
+        Document,
+        DocumentItem,
+        Item,
+        Lot,
+        PurchaseOrder,
+        PurchaseOrderLine,
+        Supplier,
+        WorkOrder,
+    )
+    from erp.seed import seed_demo
+
+    await seed_demo(sessions, master_data=False)  # the demo people, without the demo catalogue
+    today = date.today()
+    async with sessions() as session, session.begin():
+        fg = Item(
+            part_number="IS-2000",
+            revision="C",
+            description="Infusion set, 150 cm",
+            device_class="II",
+            status="effective",
+            effective_on=today - timedelta(days=400),
+        )
+        tub_b = Item(
+            part_number="TUB-100",
+            revision="B",
+            description="Tubing, PVC-free, 3 mm",
+            status="effective",
+            effective_on=today - timedelta(days=300),
+        )
+        tub_c = Item(
+            part_number="TUB-100",
+            revision="C",
+            description="Tubing, PVC-free, 3.2 mm",
+            status="draft",
+        )
+        session.add_all([fg, tub_b, tub_c])
+        await session.flush()
+        session.add(
+            BomLine(
+                item_id=fg.id, component_part_number="TUB-100", quantity=Decimal("1.5"), uom="m"
+            )
+        )
+        session.add(
+            Document(
+                number="LBL-IS-2000",
+                version="3",
+                title="Label IS-2000",
+                doc_type="label",
+                status="effective",
+                effective_on=today - timedelta(days=200),
+            )
+        )
+        session.add(DocumentItem(document_number="LBL-IS-2000", part_number="IS-2000"))
+        supplier = Supplier(code="SUP-A", name="Alpine Polymers", country="AT")
+        session.add(supplier)
+        await session.flush()
+        session.add(
+            AslEntry(
+                supplier_id=supplier.id,
+                part_number="TUB-100",
+                status="approved",
+                since_on=today - timedelta(days=700),
+            )
+        )
+        po = PurchaseOrder(number="PO-2026-0101", supplier_id=supplier.id, status="issued")
+        session.add(po)
+        await session.flush()
+        session.add(
+            PurchaseOrderLine(
+                purchase_order_id=po.id,
+                part_number="TUB-100",
+                item_id=tub_b.id,
+                quantity=Decimal(500),
+            )
+        )
+        session.add(
+            Lot(
+                lot_number="L2611-0001",
+                item_id=tub_b.id,
+                part_number="TUB-100",
+                supplier_id=supplier.id,
+                quantity=Decimal(250),
+                uom="m",
+                status="RELEASED",
+                expires_on=today + timedelta(days=500),
+            )
+        )
+        session.add(
+            WorkOrder(
+                number="WO-2026-0031",
+                item_id=fg.id,
+                part_number="IS-2000",
+                quantity=Decimal(1000),
+                status="released",
+            )
+        )

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         DecisionResult,
         DecisionRule,
+        FieldType,
         TaskResult,
         TaskSpec,
         TaskState,
@@ -86,6 +87,9 @@ def refusal(
         return Refusal(
             "Invalid", f"required field(s) missing for '{outcome.name}': {', '.join(missing)}"
         )
+    malformed = _malformed_fields(spec, request.fields)
+    if malformed:
+        return Refusal("Invalid", malformed)
     people = {request.decider} | ({request.on_behalf_of} if request.on_behalf_of else set())
     if spec.initiator and spec.initiator in people:
         return Refusal(
@@ -109,6 +113,41 @@ def refusal(
             "Invalid", f"'{outcome.name}' is a signing decision: re-enter your password to sign"
         )
     return None
+
+
+def _malformed_fields(spec: TaskSpec, values: dict[str, str]) -> str | None:
+    """A value that does not fit its field's type, or a field the task does not have."""
+    known = {f.name: f for f in spec.fields}
+    for name, value in values.items():
+        field = known.get(name)
+        if field is None:
+            return f"'{name}' is not a field of this task"
+        value = value.strip()
+        if not value:
+            continue
+        if field.type is FieldType.CHOICE and value not in field.choices:
+            return f"{field.label}: choose one of {', '.join(field.choices)}"
+        if field.type is FieldType.NUMBER and not _is_number(value):
+            return f"{field.label}: '{value}' is not a number"
+        if field.type is FieldType.DATE and not _is_date(value):
+            return f"{field.label}: '{value}' is not a date like 2026-12-31"
+    return None
+
+
+def _is_number(value: str) -> bool:
+    try:
+        float(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
 
 
 def tally(

@@ -8,6 +8,7 @@ the change with `workflow.patched()` instead.
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from datetime import timedelta
@@ -34,6 +35,7 @@ from schemas.human_task import (
     TaskSpec,
 )
 from tests.conftest import BIN
+from tests.helpers import seed_small_master_data
 from worker import build_worker
 from workflows.approval import ApprovalRequestWorkflow
 from workflows.human_task import HumanTaskWorkflow
@@ -97,6 +99,31 @@ async def _save(client: Client, name: str, workflow_id: str) -> None:
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     (OUT / f"{name}@{workflow_id}.json").write_text(history.to_json())
     print("recorded", name)
+
+
+async def record_change_control(env: WorkflowEnvironment, task_queue: str) -> None:
+    from tests.workflows.test_change_control import (
+        ccb_approve,
+        decide,
+        start,
+        through_assessment,
+    )
+
+    client = env.client
+    pid = "rec-cr"
+    handle = await start(env, task_queue, pid, days=30)
+    await through_assessment(client, pid, 1, 1)
+    await decide(client, pid, "ccb-r1", "erin", "reject", ["ra"], reason="add rationale")
+    await decide(client, pid, "revise-r1", "alice", "resubmit", what_changed="rationale added")
+    await through_assessment(client, pid, 2, 2)
+    await ccb_approve(client, pid, 2)
+    for n in (1, 2, 3):
+        await decide(client, pid, f"implement-{n}-round1", "ivan", "done", evidence="ECO pack")
+    await env.sleep(timedelta(days=31))
+    await decide(client, pid, "verify-round1", "bob", "verified", ["qa"])
+    await decide(client, pid, "closure", "carol", "close", ["qa-manager"])
+    await handle.result()
+    await _save(client, "change_control_revised_then_closed", pid)
 
 
 async def record(env: WorkflowEnvironment, task_queue: str) -> None:
@@ -189,8 +216,12 @@ async def main() -> None:
     )
     task_queue = f"rec-{uuid.uuid4().hex[:8]}"
     try:
-        async with build_worker(env.client, task_queue, make_session_factory(engine)):
-            await record(env, task_queue)
+        sessions = make_session_factory(engine)
+        await seed_small_master_data(sessions)
+        async with build_worker(env.client, task_queue, sessions):
+            if "--only-change-control" not in sys.argv:
+                await record(env, task_queue)
+            await record_change_control(env, task_queue)
     finally:
         await env.shutdown()
         await engine.dispose()

@@ -1,0 +1,582 @@
+"""Change control (21 CFR 820.70(b), 820.40; ISO 13485 §7.3.9).
+
+request → QA triage → impact assessments in parallel → CCB approval by every required function
+(a rejection returns it to the requester; revisions are counted and kept) → implementation tasks →
+the change takes effect at its effective date (durable timer) in one audited activity →
+verification by someone other than the implementer → closure with a QA signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from schemas.activities import RegisterProcessInput
+    from schemas.change_control import (
+        FUNCTIONS,
+        ApplyChangeInput,
+        ApplyChangeResult,
+        ChangeContent,
+        ChangeRequestInput,
+        ChangeRequestResult,
+        ComputeImpactInput,
+        ImpactList,
+        RecordAssessmentInput,
+        RecordTriageInput,
+        RegisterChangeInput,
+        RegisterChangeResult,
+        ReviseChangeInput,
+        SetChangeStatusInput,
+    )
+    from schemas.human_task import (
+        Candidates,
+        DecisionRule,
+        FieldSpec,
+        FieldType,
+        OutcomeSpec,
+        SignatureMeaning,
+        TaskKind,
+        TaskResult,
+        TaskSpec,
+    )
+    from workflows.human_task import human_task, is_cancellation
+
+KIND = "change-control"
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+YES_NO = ["yes", "no"]
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    sla: timedelta
+    escalation_chain: tuple[str, ...]
+
+
+# Every step has an SLA and an escalation chain (groups added at each due time).
+POLICY = {
+    "triage": StepPolicy(timedelta(days=2), ("qa-manager", "quality-director")),
+    "assessment": StepPolicy(timedelta(days=5), ("qa-manager", "quality-director")),
+    "ccb": StepPolicy(timedelta(days=5), ("quality-director",)),
+    "revision": StepPolicy(timedelta(days=10), ("qa-manager",)),
+    "implementation": StepPolicy(timedelta(days=10), ("qa-manager", "quality-director")),
+    "verification": StepPolicy(timedelta(days=5), ("qa-manager", "quality-director")),
+    "closure": StepPolicy(timedelta(days=3), ("quality-director",)),
+}
+
+
+@dataclass
+class Triage:
+    classification: str
+    functions: list[str]
+    implementer: str
+
+
+@workflow.defn(name="ChangeControl")
+class ChangeControlWorkflow:
+    def __init__(self) -> None:
+        self._request: ChangeRequestInput | None = None
+        self._content: ChangeContent | None = None
+        self._number = ""
+        self._revision = 1
+        self._approved = False
+        self._status = "registered"
+        self._status_changes = 0
+        self._triages = 0
+
+    @workflow.run
+    async def run(self, request: ChangeRequestInput) -> ChangeRequestResult:
+        self._request, self._content = request, request.content
+        await self._register(request)
+        try:
+            triage = await self._review_until_approved()
+        except BaseException as err:
+            if is_cancellation(err):
+                await self._set_status("withdrawn", "withdrawn by the requester before approval")
+            raise
+        if triage is None:
+            await self._set_status("withdrawn", "withdrawn by the requester during revision")
+            return self._result()
+        try:
+            await self._implement_and_verify(triage)
+        except BaseException as err:
+            if is_cancellation(err):
+                await self._set_status("cancelled", "cancelled after approval by an administrator")
+            raise
+        await self._close(triage)
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result()
+
+    @workflow.query(name="status")
+    def status(self) -> ChangeRequestResult:
+        return self._result()
+
+    def _result(self) -> ChangeRequestResult:
+        assert self._request is not None
+        return ChangeRequestResult(
+            process_id=self._request.process_id,
+            number=self._number,
+            status=self._status,
+            revisions=self._revision,
+        )
+
+    # ------------------------------------------------------------ review loop
+
+    async def _review_until_approved(self) -> Triage | None:
+        while True:
+            triage = await self._triage()
+            if triage is None:
+                if not await self._revise("returned by QA triage"):
+                    return None
+                continue
+            impact = await self._impact()
+            await self._set_status("assessment")
+            await self._assess(triage, impact)
+            await self._set_status("ccb")
+            ccb = await human_task(self._ccb_spec(triage, impact))
+            if ccb.outcome == "approve":
+                self._approved = True
+                return triage
+            if not await self._revise(ccb.fields.get("reason", "rejected by the CCB")):
+                return None
+
+    async def _triage(self) -> Triage | None:
+        await self._set_status("triage")
+        note = ""
+        while True:
+            result = await human_task(self._triage_spec(note))
+            if result.outcome == "return":
+                return None
+            functions = [f for f in FUNCTIONS if result.fields.get(f"assess_{f}") == "yes"] or [
+                "qa"
+            ]
+            triage = Triage(
+                result.fields["classification"], functions, result.fields["implementer"]
+            )
+            self._triages += 1
+            problem = await self._activity(
+                "record_triage",
+                RecordTriageInput(
+                    process_id=self._pid,
+                    attempt=self._triages,
+                    revision=self._revision,
+                    classification=triage.classification,
+                    required_assessments=functions,
+                    implementer=triage.implementer,
+                    triaged_by=_decider(result),
+                ),
+                str,
+            )
+            if not problem:
+                return triage
+            note = problem  # e.g. an unknown implementer: triage again, saying why
+
+    async def _impact(self) -> ImpactList:
+        return await self._activity(
+            "compute_change_impact",
+            ComputeImpactInput(process_id=self._pid, revision=self._revision),
+            ImpactList,
+        )
+
+    async def _assess(self, triage: Triage, impact: ImpactList) -> None:
+        specs = [self._assessment_spec(f, impact) for f in triage.functions]
+        results = await asyncio.gather(*(human_task(s) for s in specs))
+        for function, result in zip(triage.functions, results, strict=True):
+            await self._activity(
+                "record_change_assessment",
+                RecordAssessmentInput(
+                    process_id=self._pid,
+                    revision=self._revision,
+                    function=function,
+                    outcome=result.outcome or "",
+                    assessment=result.fields.get("assessment", ""),
+                    assessed_by=_decider(result),
+                    impact=impact,
+                ),
+            )
+
+    async def _revise(self, why: str) -> bool:
+        """The requester revises (a new, kept revision) or withdraws."""
+        assert self._request is not None and self._content is not None
+        await self._set_status("revision", why)
+        result = await human_task(self._revision_spec(why))
+        if result.outcome == "withdraw":
+            return False
+        content = self._content.model_copy(
+            update={
+                "title": result.fields.get("title") or self._content.title,
+                "reason": result.fields.get("reason") or self._content.reason,
+            }
+        )
+        if result.fields.get("requested_effective_on"):
+            content = content.model_copy(
+                update={"requested_effective_on": result.fields["requested_effective_on"]}
+            )
+        self._revision += 1
+        self._content = ChangeContent.model_validate(content.model_dump())
+        await self._activity(
+            "revise_change",
+            ReviseChangeInput(
+                process_id=self._pid,
+                revision=self._revision,
+                content=self._content,
+                revised_by=_decider(result),
+                why=result.fields.get("what_changed", ""),
+            ),
+        )
+        return True
+
+    # ------------------------------------------------------------ after approval
+
+    async def _implement_and_verify(self, triage: Triage) -> None:
+        round_no = 1
+        while True:
+            await self._set_status("implementation")
+            await asyncio.gather(
+                *(human_task(s) for s in self._implementation_specs(triage, round_no))
+            )
+            if round_no == 1:
+                await self._take_effect()
+            await self._set_status("verification")
+            verified = await human_task(self._verification_spec(triage, round_no))
+            if verified.outcome == "verified":
+                return
+            round_no += 1
+
+    async def _take_effect(self) -> None:
+        assert self._content is not None
+        effective_at = datetime.combine(self._content.requested_effective_on, time(0), UTC)
+        wait = effective_at - workflow.now()
+        if wait > timedelta(0):
+            await self._set_status("awaiting_effective", f"effective {effective_at:%Y-%m-%d}")
+            await workflow.sleep(wait)
+        attempt = 0
+        while True:
+            try:
+                await self._activity(
+                    "apply_change",
+                    ApplyChangeInput(process_id=self._pid, revision=self._revision),
+                    ApplyChangeResult,
+                )
+                break
+            except ActivityError as err:
+                cause = err.cause
+                if not (isinstance(cause, ApplicationError) and cause.type == "ApplyRefused"):
+                    raise
+                attempt += 1
+                await self._set_status("blocked", cause.message)
+                await human_task(self._resolve_spec(cause.message, attempt))
+        self._status = "effective"
+
+    async def _close(self, triage: Triage) -> None:
+        await self._set_status("closure")
+        await human_task(self._closure_spec(triage))
+        await self._set_status("closed", "closed with QA signature")
+
+    # ------------------------------------------------------------ task specs
+
+    def _spec(
+        self, step: str, policy: str, *, context: dict[str, str] | None = None, **fields: object
+    ) -> TaskSpec:
+        """A task of this change: its SLA and escalation chain, and what the change is about."""
+        assert self._request is not None and self._content is not None
+        rule = POLICY[policy]
+        about = {
+            "Change": f"{self._number} (revision {self._revision})",
+            "Type": self._content.change_type.value,
+            "Risk": self._content.risk.value,
+            "Requested by": self._request.requester,
+            "Effective": self._content.requested_effective_on.isoformat(),
+            "Actions": "; ".join(a.describe() for a in self._content.actions),
+        }
+        values: dict[str, object] = {
+            "step": step,
+            "process_kind": KIND,
+            "process_id": self._pid,
+            "business_key": self._number,
+            "initiator": self._request.requester,
+            "sla": rule.sla,
+            "escalation_chain": list(rule.escalation_chain),
+            "reminder_before": rule.sla / 4,
+            "description": self._content.reason,
+            "context": about | (context or {}),
+        }
+        values.update(fields)
+        return TaskSpec.model_validate(values)
+
+    def _triage_spec(self, note: str) -> TaskSpec:
+        assert self._content is not None
+        fields = [
+            FieldSpec(
+                name="classification",
+                label="Classification",
+                type=FieldType.CHOICE,
+                required=True,
+                choices=["minor", "major"],
+            ),
+            *[
+                FieldSpec(
+                    name=f"assess_{f}",
+                    label=f"{f.replace('_', ' ').title()} assessment required",
+                    type=FieldType.CHOICE,
+                    choices=YES_NO,
+                    required=True,
+                )
+                for f in FUNCTIONS
+            ],
+            FieldSpec(name="implementer", label="Implementer (username)", required=True),
+            FieldSpec(name="reason", label="Why it is returned", type=FieldType.LONG_TEXT),
+        ]
+        return self._spec(
+            f"triage-{self._triages + 1}",
+            "triage",
+            kind=TaskKind.REVIEW,
+            title=f"Triage {self._number}: {self._content.title}",
+            candidates=Candidates(groups=["qa"]),
+            fields=fields,
+            outcomes=[
+                OutcomeSpec(name="accept", label="Accept for assessment"),
+                OutcomeSpec(
+                    name="return", label="Return to the requester", required_fields=["reason"]
+                ),
+            ],
+            context={"Triage note": note} if note else {},
+        )
+
+    def _assessment_spec(self, function: str, impact: ImpactList) -> TaskSpec:
+        assert self._content is not None
+        return self._spec(
+            f"assess-{function.replace('_', '-')}-r{self._revision}",
+            "assessment",
+            kind=TaskKind.REVIEW,
+            title=f"Assess impact ({function.replace('_', ' ')}) of {self._number}: {self._content.title}",
+            candidates=Candidates(groups=[FUNCTIONS[function]]),
+            fields=[
+                FieldSpec(
+                    name="assessment", label="Assessment", type=FieldType.LONG_TEXT, required=True
+                )
+            ],
+            outcomes=[
+                OutcomeSpec(name="acceptable", label="Acceptable"),
+                OutcomeSpec(name="not_acceptable", label="Not acceptable"),
+            ],
+            context={
+                "Impact": impact.summary(),
+                **{
+                    f"{line.category.replace('_', ' ')} {n + 1}": f"{line.reference} — {line.detail}"
+                    for n, line in enumerate(impact.lines[:40])
+                },
+            },
+        )
+
+    def _ccb_spec(self, triage: Triage, impact: ImpactList) -> TaskSpec:
+        assert self._content is not None
+        groups = sorted(
+            {FUNCTIONS[f] for f in triage.functions}
+            | ({"qa-manager"} if triage.classification == "major" else set())
+        )
+        return self._spec(
+            f"ccb-r{self._revision}",
+            "ccb",
+            kind=TaskKind.APPROVE,
+            title=f"CCB approval of {self._number}: {self._content.title}",
+            candidates=Candidates(groups=groups),
+            rule=DecisionRule.ALL,
+            fields=[
+                FieldSpec(name="reason", label="Reason for rejecting", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(
+                    name="approve", label="Approve", signature_meaning=SignatureMeaning.APPROVED
+                ),
+                OutcomeSpec(
+                    name="reject",
+                    label="Reject (return for revision)",
+                    signature_meaning=SignatureMeaning.REJECTED,
+                    required_fields=["reason"],
+                ),
+            ],
+            context={
+                "Classification": triage.classification,
+                "Impact": impact.summary(),
+                "Approvers": ", ".join(groups),
+            },
+        )
+
+    def _revision_spec(self, why: str) -> TaskSpec:
+        assert self._request is not None and self._content is not None
+        return self._spec(
+            f"revise-r{self._revision}",
+            "revision",
+            kind=TaskKind.PERFORM,
+            title=f"Revise {self._number}: {self._content.title}",
+            initiator=None,
+            candidates=Candidates(users=[self._request.requester]),
+            fields=[
+                FieldSpec(name="what_changed", label="What you changed", type=FieldType.LONG_TEXT),
+                FieldSpec(name="title", label="New title (blank: unchanged)"),
+                FieldSpec(
+                    name="reason", label="New reason (blank: unchanged)", type=FieldType.LONG_TEXT
+                ),
+                FieldSpec(
+                    name="requested_effective_on",
+                    label="New effective date (blank: unchanged)",
+                    type=FieldType.DATE,
+                ),
+            ],
+            outcomes=[
+                OutcomeSpec(name="resubmit", label="Resubmit", required_fields=["what_changed"]),
+                OutcomeSpec(name="withdraw", label="Withdraw the request"),
+            ],
+            context={"Returned because": why},
+        )
+
+    def _implementation_specs(self, triage: Triage, round_no: int) -> list[TaskSpec]:
+        assert self._content is not None
+        return [
+            self._spec(
+                f"implement-{n + 1}-round{round_no}",
+                "implementation",
+                kind=TaskKind.PERFORM,
+                title=f"Implement {self._number}: {action.describe()}",
+                initiator=None,
+                candidates=Candidates(users=[triage.implementer]),
+                fields=[
+                    FieldSpec(
+                        name="evidence",
+                        label="Evidence (records, document numbers)",
+                        type=FieldType.LONG_TEXT,
+                        required=True,
+                    )
+                ],
+                outcomes=[OutcomeSpec(name="done", label="Done")],
+            )
+            for n, action in enumerate(self._content.actions)
+        ]
+
+    def _verification_spec(self, triage: Triage, round_no: int) -> TaskSpec:
+        assert self._content is not None
+        return self._spec(
+            f"verify-round{round_no}",
+            "verification",
+            kind=TaskKind.VERIFY,
+            title=f"Verify {self._number}: {self._content.title}",
+            initiator=None,
+            candidates=Candidates(groups=["qa"]),
+            excluded_users=[triage.implementer],
+            fields=[
+                FieldSpec(name="reason", label="What is not effective", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(
+                    name="verified",
+                    label="Verified effective",
+                    signature_meaning=SignatureMeaning.VERIFIED,
+                ),
+                OutcomeSpec(
+                    name="not_effective",
+                    label="Not effective (implement again)",
+                    required_fields=["reason"],
+                ),
+            ],
+            context={"Implementer": triage.implementer},
+        )
+
+    def _resolve_spec(self, problem: str, attempt: int) -> TaskSpec:
+        assert self._content is not None
+        return self._spec(
+            f"resolve-{attempt}",
+            "implementation",
+            kind=TaskKind.PERFORM,
+            title=f"Resolve: {self._number} could not take effect",
+            initiator=None,
+            candidates=Candidates(groups=["qa-manager"]),
+            fields=[
+                FieldSpec(
+                    name="resolution",
+                    label="What was done",
+                    type=FieldType.LONG_TEXT,
+                    required=True,
+                )
+            ],
+            outcomes=[OutcomeSpec(name="retry", label="Apply the change again")],
+            context={"Problem": problem},
+        )
+
+    def _closure_spec(self, triage: Triage) -> TaskSpec:
+        assert self._content is not None
+        return self._spec(
+            "closure",
+            "closure",
+            kind=TaskKind.APPROVE,
+            title=f"Close {self._number}: {self._content.title}",
+            initiator=None,
+            candidates=Candidates(groups=["qa-manager"]),
+            excluded_users=[triage.implementer],
+            outcomes=[
+                OutcomeSpec(
+                    name="close",
+                    label="Close the change",
+                    signature_meaning=SignatureMeaning.CLOSED,
+                )
+            ],
+        )
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _pid(self) -> str:
+        return workflow.info().workflow_id
+
+    async def _register(self, request: ChangeRequestInput) -> None:
+        registered = await self._activity(
+            "register_change",
+            RegisterChangeInput(
+                process_id=self._pid,
+                run_id=workflow.info().run_id,
+                requester=request.requester,
+                content=request.content,
+            ),
+            RegisterChangeResult,
+        )
+        self._number = registered.number
+        await self._activity(
+            "register_process",
+            RegisterProcessInput(
+                process_id=self._pid,
+                run_id=workflow.info().run_id,
+                kind=KIND,
+                title=f"{registered.number}: {request.content.title}",
+                business_key=registered.number,
+                initiator=request.requester,
+            ),
+        )
+
+    async def _set_status(self, status: str, reason: str = "") -> None:
+        self._status = status
+        self._status_changes += 1
+        await self._activity(
+            "set_change_status",
+            SetChangeStatusInput(
+                process_id=self._pid, seq=self._status_changes, status=status, reason=reason
+            ),
+        )
+
+    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+
+def _decider(result: TaskResult) -> str:
+    return result.decisions[-1].decider if result.decisions else "system"
