@@ -22,7 +22,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ApiError
 from api.metrics import Metrics
-from api.routes import audit, auth, delegations, ops, processes, tasks, users
+from api.routes import audit, auth, changes, delegations, ops, processes, tasks, users
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from ui import routes as ui_routes
@@ -71,6 +71,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         auth.router,
         tasks.router,
         processes.router,
+        changes.router,
         audit.router,
         delegations.router,
         users.router,

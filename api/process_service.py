@@ -22,13 +22,13 @@ from erp.queries import process_signatures, process_timeline
 from schemas.api import ApprovalStart, ProcessDetail, ProcessOut, SignatureOut
 from schemas.approval import ApprovalRequestInput
 
-KINDS_AVAILABLE = ("approval",)
+WITHDRAWABLE = ("started", "registered", "triage", "assessment", "ccb", "revision")
+KINDS_AVAILABLE = ("approval", "change-control")
 KINDS_PLANNED = (
     "procure-to-deliver",
     "purchase",
     "work-order",
     "shipment",
-    "change-control",
     "nonconformance",
     "capa",
     "recall",
@@ -198,6 +198,12 @@ async def cancel_process(
         error = forbidden("only the initiator or an administrator may withdraw this process")
     elif process.status != "running":
         error = ApiError(409, f"process {process_id} is already {process.status}")
+    elif process.kind == "change-control" and process.current_step not in WITHDRAWABLE:
+        error = ApiError(
+            409,
+            f"change {process.business_key} is past approval ({process.current_step}); it can no "
+            "longer be withdrawn — raise a new change to reverse it",
+        )
     async with sessions() as session, session.begin():
         await append_audit(
             session,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -201,3 +201,78 @@ class DelegationOut(BaseModel):
 
 
 TaskDetail.model_rebuild()
+
+
+class ChangeStart(BaseModel):
+    """Start a change request (the body of POST /api/v1/processes/change-control)."""
+
+    external_id: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    change_type: str
+    title: str
+    reason: str
+    risk: str
+    affected_items: list[str] = Field(default_factory=list)
+    affected_documents: list[str] = Field(default_factory=list)
+    affected_suppliers: list[str] = Field(default_factory=list)
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    requested_effective_on: str
+
+
+class ChangeOut(BaseModel):
+    id: str
+    number: str
+    change_type: str
+    title: str
+    reason: str
+    risk: str
+    requester: str
+    status: str
+    classification: str | None
+    required_assessments: list[str]
+    revision: int
+    implementer: str | None
+    requested_effective_on: date
+    effective_at: datetime | None
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class ChangeRevisionOut(BaseModel):
+    revision: int
+    content: dict[str, Any]
+    revised_by: str
+    why: str
+    created_at: datetime
+
+
+class ChangeAssessmentOut(BaseModel):
+    revision: int
+    function: str
+    outcome: str
+    assessment: str
+    assessed_by: str
+    created_at: datetime
+
+
+class RevisionSideBySide(BaseModel):
+    """An action's record before and after (the effective revision now vs the proposed one)."""
+
+    action: str
+    record: str
+    before: dict[str, Any] | None
+    after: dict[str, Any] | None
+
+
+class ChangeDetail(ChangeOut):
+    revisions: list[ChangeRevisionOut]
+    assessments: list[ChangeAssessmentOut]
+    impact: dict[str, Any]
+    side_by_side: list[RevisionSideBySide]
+    open_tasks: list[TaskOut]
+    timeline: list[AuditOut]
+    signatures: list[SignatureOut]
+
+
+class ChangeList(BaseModel):
+    items: list[ChangeOut]
+    count: int

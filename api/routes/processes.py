@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi.responses import JSONResponse
 
-from api import process_service
+from api import change_service, process_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
-from schemas.api import ApprovalStart, CancelIn, ProcessDetail, ProcessList, ProcessOut
+from erp.change_control import ChangeRequest
+from schemas.api import (
+    ApprovalStart,
+    CancelIn,
+    ChangeOut,
+    ChangeStart,
+    ProcessDetail,
+    ProcessList,
+    ProcessOut,
+)
 
 router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
 
@@ -51,6 +62,51 @@ async def start_approval(
         started_at=None,
         closed_at=None,
     )
+
+
+@router.post("/change-control", status_code=201, response_model=ChangeOut)
+async def start_change_control(
+    body: ChangeStart,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> ChangeOut | Response:
+    """Start a change request. Affected items, documents and suppliers and every action's target
+    must exist. Repeating with the same Idempotency-Key (or external_id) returns the same change
+    with 200. The body of the answer is the change once registered (its number CR-YYYY-NNNN)."""
+    process_id, created = await change_service.start_change(
+        session=session,
+        client=client,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    response.headers["Location"] = f"/api/v1/changes/{process_id}"
+    change = await _registered_change(session, process_id)
+    status = 201 if created else 200
+    if change is None:
+        return JSONResponse(
+            {"id": process_id, "status": "starting", "detail": "registered in a moment"},
+            status_code=status,
+            headers={"Location": f"/api/v1/changes/{process_id}"},
+        )
+    response.status_code = status
+    return change_service.change_out(change)
+
+
+async def _registered_change(session: DbSession, process_id: str):  # type: ignore[no-untyped-def]
+    """The workflow registers the change in its first activity; wait briefly for it."""
+    for _ in range(40):
+        change = await session.get(ChangeRequest, process_id, populate_existing=True)
+        if change is not None:
+            return change
+        await session.rollback()
+        await asyncio.sleep(0.05)
+    return None
 
 
 @router.post("/{kind}", status_code=201, include_in_schema=False)

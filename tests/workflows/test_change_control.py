@@ -355,7 +355,9 @@ async def _effective_revision(sessions, part: str) -> str | None:
 _ = asyncio
 
 
-async def test_an_effective_change_is_respected_by_supply_rules(time_skipping_env, sessions, task_queue):
+async def test_an_effective_change_is_respected_by_supply_rules(
+    time_skipping_env, sessions, task_queue
+):
     """From the effective moment on: no new order to a disqualified supplier, no obsolete revision."""
     from erp.master_data import SupplierCertificate
     from erp.supply_rules import revision_refusal, supplier_refusal
@@ -363,29 +365,50 @@ async def test_an_effective_change_is_respected_by_supply_rules(time_skipping_en
     env = time_skipping_env
     await seed_small_master_data(sessions)
     async with sessions() as session, session.begin():
-        session.add(SupplierCertificate(supplier_id=1, kind="ISO 13485:2016", number="C-1",
-                                        expires_on=date.today() + timedelta(days=365)))
+        session.add(
+            SupplierCertificate(
+                supplier_id=1,
+                kind="ISO 13485:2016",
+                number="C-1",
+                expires_on=date.today() + timedelta(days=365),
+            )
+        )
         old_revision = await session.scalar(select(Item.id).where(Item.revision == "B"))
     async with sessions() as session:
-        assert await supplier_refusal(session, supplier_code="SUP-A", part_number="TUB-100",
-                                      on=date.today()) is None
+        assert (
+            await supplier_refusal(
+                session, supplier_code="SUP-A", part_number="TUB-100", on=date.today()
+            )
+            is None
+        )
         assert await revision_refusal(session, old_revision) is None
     pid = "cr-disqualify"
-    request = ChangeRequestInput(process_id=pid, requester="alice", content=content(0).model_copy(
-        update={"change_type": "supplier", "actions": [
-            content().actions[0],
-            content().actions[2].model_copy(update={"new_status": "disqualified"}),
-        ]}))
+    request = ChangeRequestInput(
+        process_id=pid,
+        requester="alice",
+        content=content(0).model_copy(
+            update={
+                "change_type": "supplier",
+                "actions": [
+                    content().actions[0],
+                    content().actions[2].model_copy(update={"new_status": "disqualified"}),
+                ],
+            }
+        ),
+    )
     async with build_worker(env.client, task_queue, sessions):
-        await env.client.start_workflow(ChangeControlWorkflow.run, request, id=pid, task_queue=task_queue)
+        await env.client.start_workflow(
+            ChangeControlWorkflow.run, request, id=pid, task_queue=task_queue
+        )
         await through_assessment(env.client, pid, 1, 1)
         await ccb_approve(env.client, pid, 1)
         for n in (1, 2):
             await decide(env.client, pid, f"implement-{n}-round1", "ivan", "done", evidence="done")
         await eventually(lambda: _change_status(sessions, pid, "verification"), what="effective")
     async with sessions() as session:
-        refused = await supplier_refusal(session, supplier_code="SUP-A", part_number="TUB-100",
-                                         on=date.today())
+        refused = await supplier_refusal(
+            session, supplier_code="SUP-A", part_number="TUB-100", on=date.today()
+        )
         obsolete = await revision_refusal(session, old_revision)
     assert refused == "supplier SUP-A is disqualified for TUB-100"
     assert obsolete == "TUB-100 revision B is obsolete, not effective"
