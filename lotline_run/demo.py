@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
+
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from schemas.approval import ApprovalRequestInput
+from schemas.change_control import ChangeContent, ChangeRequestInput
 from schemas.human_task import DecisionRule
 
 DEMO_REQUESTS: list[ApprovalRequestInput] = [
@@ -46,9 +49,48 @@ DEMO_REQUESTS: list[ApprovalRequestInput] = [
 ]
 
 
+def demo_change() -> ChangeRequestInput:
+    """A design change waiting for QA triage, on the demo catalogue (effective in 30 days)."""
+    effective = date.today() + timedelta(days=30)
+    return ChangeRequestInput(
+        process_id="cr-demo-0001",
+        requester="alice",
+        content=ChangeContent.model_validate(
+            {
+                "change_type": "design",
+                "title": "Luer lock connector rev D: thicker rotating collar",
+                "reason": "Collar cracks in complaints CMP-2026-031/034; rev D thickens the "
+                "collar wall from 1.2 to 1.5 mm. Label artwork updated for the new revision.",
+                "risk": "medium",
+                "affected_items": ["IS-2000"],
+                "actions": [
+                    {"kind": "item_revision", "target": "LC-0110", "new_revision": "D"},
+                    {"kind": "document_version", "target": "LBL-IS-2000", "new_revision": "04"},
+                    {
+                        "kind": "asl_status",
+                        "target": "SUP-0002",
+                        "part_number": "LC-0110",
+                        "new_status": "conditional",
+                        "note": "first articles of rev D pending",
+                    },
+                ],
+                "requested_effective_on": effective.isoformat(),
+            }
+        ),
+    )
+
+
 async def start_demo_processes(client: Client, task_queue: str) -> list[str]:
-    """Start the demo approval requests; returns the ids started now (repeats are skipped)."""
+    """Start the demo processes; returns the ids started now (repeats are skipped)."""
     started: list[str] = []
+    change = demo_change()
+    try:
+        await client.start_workflow(
+            "ChangeControl", change, id=change.process_id, task_queue=task_queue
+        )
+        started.append(change.process_id)
+    except WorkflowAlreadyStartedError:
+        pass
     for request in DEMO_REQUESTS:
         try:
             await client.start_workflow(
