@@ -16,7 +16,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 15.0, what: str = "condition"
+    probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, what: str = "condition"
 ) -> T:
     """Poll `probe` until it returns something truthy; fail with `what` after `timeout`."""
     deadline = time.monotonic() + timeout

@@ -30,6 +30,7 @@ from erp.seed import DEMO_PASSWORD, seed_demo
 from settings import Settings
 from tests.helpers import eventually
 from tests.ui.conftest import APPROVAL
+from tests.ui.test_change_pages import FORM, TRIAGE
 from worker import build_worker
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -57,15 +58,18 @@ class Live:
     rest: httpx.AsyncClient
     sessions: async_sessionmaker[AsyncSession]
 
-    async def start_approval(self, initiator: str = "alice", **changes: object) -> Task:
+    async def token(self, username: str) -> dict[str, str]:
         token = await self.rest.post(
-            "/api/v1/auth/token", json={"username": initiator, "password": DEMO_PASSWORD}
+            "/api/v1/auth/token", json={"username": username, "password": DEMO_PASSWORD}
         )
         assert token.status_code == 200, token.text
+        return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+    async def start_approval(self, initiator: str = "alice", **changes: object) -> Task:
         started = await self.rest.post(
             "/api/v1/processes/approval",
             json=APPROVAL | changes,
-            headers={"Authorization": f"Bearer {token.json()['access_token']}"},
+            headers=await self.token(initiator),
         )
         assert started.status_code == 201, started.text
         process_id = started.json()["id"]
@@ -290,6 +294,8 @@ async def test_every_page_renders_cleanly(live: Live):
                 pages = {
                     "processes": "/processes",
                     "new-request": "/processes/new",
+                    "changes-list": "/changes",
+                    "change-form": "/changes/new",
                     "delegations": "/delegations",
                     "audit": "/audit?verify=1",
                 }
@@ -309,3 +315,167 @@ async def test_every_page_renders_cleanly(live: Live):
                 await page.locator("tbody a").first.click()
                 await expect(page.get_by_role("heading", name="Timeline")).to_be_visible()
                 await t.shot("process")
+
+
+# ---------------------------------------------------------------- change control
+
+
+async def change_task(live: Live, change_id: str, step: str) -> Task:
+    async def probe() -> Task | None:
+        async with live.sessions() as session:
+            return await session.scalar(
+                select(Task).where(Task.workflow_id == f"{change_id}.{step}", Task.status == "open")
+            )
+
+    return await eventually(probe, what=f"task {step} of {change_id}")
+
+
+async def change_at_ccb(live: Live) -> tuple[str, str, Task]:
+    """A change driven over REST to its CCB step: raised by alice, triaged by bob (QA and RA to
+    assess), assessed by carol (QA) and erin (RA). Answers its id, number and the CCB task."""
+    body = {
+        "change_type": FORM["change_type"],
+        "title": FORM["title"],
+        "reason": FORM["reason"],
+        "risk": FORM["risk"],
+        "affected_items": ["IS-2000"],
+        "actions": [
+            {"kind": "item_revision", "target": "LC-0110", "new_revision": "D"},
+            {"kind": "document_version", "target": "LBL-IS-2000", "new_revision": "04"},
+            {
+                "kind": "asl_status",
+                "target": "SUP-0002",
+                "part_number": "LC-0110",
+                "new_status": "conditional",
+                "note": "first articles of rev D pending",
+            },
+        ],
+        "requested_effective_on": FORM["requested_effective_on"],
+    }
+    started = await live.rest.post(
+        "/api/v1/processes/change-control", json=body, headers=await live.token("alice")
+    )
+    assert started.status_code == 201, started.text
+    change_id = started.json()["id"]
+    for username, step, outcome, fields in (
+        ("bob", "triage-1", "accept", TRIAGE),
+        ("carol", "assess-qa-r1", "acceptable", {"assessment": "Inspect the collar wall."}),
+        ("erin", "assess-ra-r1", "acceptable", {"assessment": "Letter to file; no new 510(k)."}),
+    ):
+        task = await change_task(live, change_id, step)
+        decided = await live.rest.post(
+            f"/api/v1/tasks/{task.id}/decision",
+            json={"outcome": outcome, "fields": fields},
+            headers=await live.token(username),
+        )
+        assert decided.status_code == 200, (step, decided.text)
+    ccb = await change_task(live, change_id, "ccb-r1")
+    detail = await live.rest.get(f"/api/v1/changes/{change_id}", headers=await live.token("alice"))
+    return change_id, detail.json()["number"], ccb
+
+
+def assert_fits(viewport: str, path: str, wide: int) -> None:
+    assert wide <= 1, f"{path} on the {viewport} is {wide}px wider than the screen"
+
+
+WIDER = "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+
+
+@pytest.mark.parametrize("viewport", list(VIEWPORTS))
+async def test_erin_signs_the_ccb_approval_in_the_browser(live: Live, viewport: str):
+    change_id, number, ccb = await change_at_ccb(live)
+    async with chromium() as browser, tab(browser, live, viewport) as t:
+        page = t.page
+        await page.goto("/")
+        await log_in(page, "erin")
+        await expect(page).to_have_url(f"{live.base_url}/")
+        link = page.get_by_role(
+            "link", name=f"CCB approval of {number}: {FORM['title']}", exact=True
+        )
+        await expect(link).to_be_visible()
+        await link.click()
+        await expect(page).to_have_url(f"{live.base_url}/tasks/{ccb.id}")
+        await expect(page.get_by_role("heading", name=f"CCB approval of {number}")).to_be_visible()
+        await expect(page.get_by_role("link", name=number).first).to_have_attribute(
+            "href", f"/changes/{change_id}"
+        )
+        await page.get_by_role("radio", name=re.compile("^Approve")).check()
+        await page.get_by_label("Re-enter your password to sign").fill(DEMO_PASSWORD)
+        await t.shot("ccb-signing")
+        await page.get_by_role("button", name="Submit decision").click()
+
+        await expect(page).to_have_url(f"{live.base_url}/tasks/{ccb.id}?done=decided")
+        await expect(page.get_by_role("status")).to_have_text("Your decision was recorded.")
+        signature = page.get_by_label("electronic signature")
+        await expect(signature).to_contain_text("Signed by Erin Li (erin)")
+        await expect(signature).to_contain_text("meaning: approved")
+        # the CCB decides "all": bob (QA) still has to approve, so the task stays open for him
+        await expect(page.get_by_text("Approve by erin")).to_be_visible()
+
+        await page.get_by_role("link", name=number).first.click()
+        await expect(page).to_have_url(f"{live.base_url}/changes/{change_id}")
+        await expect(page.get_by_role("heading", name=FORM["title"])).to_be_visible()
+        signatures = page.locator("section[aria-labelledby=signatures-h]")
+        await expect(signatures).to_contain_text("Signed by Erin Li (erin)")
+        await expect(signatures.locator("strong", has_text="approved")).to_have_count(1)
+        assessments = page.locator("section[aria-labelledby=assessments-h] tbody tr")
+        await expect(assessments).to_have_count(2)
+        await expect(page.locator("section[aria-labelledby=tasks-h]")).to_contain_text(
+            f"CCB approval of {number}"
+        )
+        changed = page.locator("table.compare tr.changed", has_text="Revision")
+        await expect(changed.locator("td.old")).to_have_text("C")
+        await expect(changed.locator("td.new")).to_have_text("D")
+        assert_fits(viewport, "the change page", await page.evaluate(WIDER))
+        await t.shot("change")
+
+        await (
+            page.get_by_role("navigation", name="Main").get_by_role("link", name="Changes").click()
+        )
+        await expect(page).to_have_url(f"{live.base_url}/changes")
+        await expect(page.get_by_role("link", name=number)).to_be_visible()
+        assert_fits(viewport, "/changes", await page.evaluate(WIDER))
+        await t.shot("changes")
+
+
+async def test_alice_raises_a_change_in_the_browser(live: Live):
+    for viewport in VIEWPORTS:
+        async with chromium() as browser, tab(browser, live, viewport) as t:
+            page = t.page
+            await page.goto("/changes/new")
+            await log_in(page, "alice")
+            await expect(page).to_have_url(f"{live.base_url}/changes/new")
+            await expect(page.get_by_role("heading", name="New change request")).to_be_visible()
+            assert_fits(viewport, "/changes/new", await page.evaluate(WIDER))
+            await t.shot("change-new")
+            if viewport != "laptop":
+                continue
+            await page.get_by_label("Type").select_option("design")
+            await page.get_by_label("Risk").select_option("medium")
+            await page.get_by_label("Title").fill(FORM["title"])
+            await page.get_by_label("Reason").fill(FORM["reason"])
+            await page.get_by_label("Requested effective date").fill(FORM["requested_effective_on"])
+            await page.get_by_label("Items (part numbers)").fill("IS-2000")
+            first = page.locator("fieldset", has_text="Action 1")
+            # the fields follow the kind: a part revision needs no status nor part number
+            await first.get_by_label("What changes").select_option("item_revision")
+            await expect(first.get_by_label("New status")).to_be_hidden()
+            await expect(first.get_by_label("Part number")).to_be_hidden()
+            await first.get_by_label("Target").fill("LC-0110")
+            await first.get_by_label("New revision or version").fill("D")
+            second = page.locator("fieldset", has_text="Action 2")
+            await second.get_by_label("What changes").select_option("asl_status")
+            await expect(second.get_by_label("New revision or version")).to_be_hidden()
+            await second.get_by_label("Target").fill("SUP-0002")
+            await second.get_by_label("Part number").fill("LC-0110")
+            await second.get_by_label("New status").select_option("conditional")
+            await t.shot("change-new-filled")
+            await page.get_by_role("button", name="Raise change request").click()
+
+            # registered a moment after the start: the page waits and reloads by itself
+            await expect(page).to_have_url(re.compile(r"/changes/cr-\d{4}-[0-9a-f]{8}$"))
+            await expect(page.get_by_role("heading", name=FORM["title"])).to_be_visible()
+            await expect(page.locator(".number")).to_have_text(re.compile(r"^CR-\d{4}-\d{4}$"))
+            await expect(page.locator("section[aria-labelledby=tasks-h]")).to_contain_text(
+                "Triage", timeout=20_000
+            )

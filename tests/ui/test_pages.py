@@ -60,7 +60,7 @@ async def test_pages_need_a_login_and_carry_security_headers(site: Site):
     assert_secure_headers(css)
 
     bob = await site.as_user("bob")
-    for path in ("/", "/processes", "/processes/new", "/delegations"):
+    for path in ("/", "/processes", "/processes/new", "/changes", "/changes/new", "/delegations"):
         response = await bob.get(path)
         assert response.status_code == 200, (path, response.text)
         assert_secure_headers(response)

@@ -397,7 +397,7 @@ async def test_an_effective_change_is_respected_by_supply_rules(
         ),
     )
     async with build_worker(env.client, task_queue, sessions):
-        await env.client.start_workflow(
+        handle = await env.client.start_workflow(
             ChangeControlWorkflow.run, request, id=pid, task_queue=task_queue
         )
         await through_assessment(env.client, pid, 1, 1)
@@ -405,6 +405,10 @@ async def test_an_effective_change_is_respected_by_supply_rules(
         for n in (1, 2):
             await decide(env.client, pid, f"implement-{n}-round1", "ivan", "done", evidence="done")
         await eventually(lambda: _change_status(sessions, pid, "verification"), what="effective")
+        # end it while the worker runs: a run left waiting would hold the shared test clock
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
     async with sessions() as session:
         refused = await supplier_refusal(
             session, supplier_code="SUP-A", part_number="TUB-100", on=date.today()
