@@ -194,3 +194,18 @@ async def test_bad_change_requests_get_clear_errors(stack):
     assert effective.status_code == 422 and "already effective" in effective.json()["detail"]
     no_key = await stack.http.get("/api/v1/changes")
     assert no_key.status_code == 401
+
+
+async def test_a_system_without_the_start_scope_is_refused(stack):
+    from erp.users import create_api_key
+
+    async with stack.sessions() as session, session.begin():
+        key = await create_api_key(session, "lims-read", "mes", "tasks:read")
+    refused = await stack.http.post(
+        "/api/v1/processes/change-control", json=CHANGE, headers={"X-API-Key": key}
+    )
+    assert refused.status_code == 403 and "processes:start" in refused.json()["detail"]
+    async with stack.sessions() as session:
+        from erp.change_control import ChangeRequest
+
+        assert (await session.scalar(select(ChangeRequest.id))) is None
