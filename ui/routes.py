@@ -15,7 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
-from api import delegation_service, process_service, task_service
+from api import change_service, delegation_service, process_service, task_service
 from api.deps import AppSettings, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from api.security import (
@@ -33,6 +33,7 @@ from erp.models import AppGroup
 from erp.queries import audit_query
 from schemas.api import ApprovalStart, DecisionIn, DelegationIn
 from schemas.human_task import DecisionRule
+from ui import change_views
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -509,6 +510,125 @@ async def cancel_process(
     return RedirectResponse(f"/processes/{process_id}", status_code=303)
 
 
+# ---------------------------------------------------------------- change control
+
+
+@router.get("/changes", response_class=HTMLResponse)
+async def changes(
+    request: Request,
+    user: User,
+    session: DbSession,
+    status: str = "open",
+    change_type: str = "",
+    q: str = "",
+) -> Response:
+    status = status if status in ("open", "any", *change_views.STATUSES) else "open"
+    change_type = change_type if change_type in change_views.CHANGE_TYPES else ""
+    items, count = await change_service.list_changes(
+        session=session,
+        principal=user,
+        status=None if status == "any" else status,
+        change_type=change_type or None,
+        requester=None,
+        text=q.strip()[:100] or None,
+        limit=200,
+        offset=0,
+    )
+    return render(
+        request,
+        "changes.html",
+        changes=items,
+        count=count,
+        status=status,
+        change_type=change_type,
+        q=q,
+        statuses=change_views.STATUSES,
+        types=change_views.CHANGE_TYPES,
+    )
+
+
+async def _change_form(
+    request: Request,
+    session: Any,
+    *,
+    status_code: int = 200,
+    form: dict[str, str] | None = None,
+    error: str = "",
+) -> HTMLResponse:
+    return render(
+        request,
+        "change_new.html",
+        status_code,
+        form=form or {},
+        error=error,
+        types=change_views.CHANGE_TYPES,
+        risks=change_views.RISKS,
+        kinds=change_views.ACTION_KINDS,
+        new_statuses=change_views.NEW_STATUSES,
+        action_rows=range(1, change_views.ACTION_ROWS + 1),
+        choices=await change_views.form_choices(session),
+        today=datetime.now(UTC).date().isoformat(),
+    )
+
+
+@router.get("/changes/new", response_class=HTMLResponse)
+async def new_change(request: Request, user: User, session: DbSession) -> Response:
+    user.require("processes:start")
+    return await _change_form(request, session)
+
+
+@router.post("/changes/new")
+async def start_change(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
+) -> Response:
+    form = await request.form()
+    _check_csrf(user, str(form.get("csrf_token", "")))
+    kept = {str(k): str(v)[:5000] for k, v in form.items() if k != "csrf_token"}
+    start = change_views.read_start_form(kept)
+    problem = change_views.form_problem(start)
+    if problem:
+        return await _change_form(request, session, status_code=422, form=kept, error=problem)
+    try:
+        change_id, _ = await change_service.start_change(
+            session=session,
+            client=client,
+            principal=user,
+            body=start.body,
+            idempotency_key=None,
+            task_queue=settings.task_queue,
+        )
+    except ApiError as err:
+        await session.rollback()
+        return await _change_form(
+            request, session, status_code=err.status_code, form=kept, error=err.detail
+        )
+    return RedirectResponse(f"/changes/{quote(change_id, safe='')}", status_code=303)
+
+
+@router.get("/changes/{key}", response_class=HTMLResponse)
+async def change_page(
+    key: str, request: Request, user: User, session: DbSession, client: Temporal
+) -> Response:
+    try:
+        change = await change_service.change_detail(session=session, principal=user, key=key)
+    except ApiError as err:
+        if err.status_code != 404 or not await _starting(session, client, user, key):
+            raise
+        return render(request, "change_starting.html", key=key)
+    return render(request, "change.html", change=change, view=change_views.change_view(change))
+
+
+async def _starting(session: Any, client: Any, user: Principal, key: str) -> bool:
+    """Started a moment ago: the workflow runs but has not registered the change yet."""
+    try:
+        process = await process_service.process_detail(
+            session=session, client=client, principal=user, process_id=key[:200]
+        )
+    except ApiError:
+        return False
+    return process.status == "starting"
+
+
 # ---------------------------------------------------------------- delegations and audit
 
 
@@ -623,7 +743,13 @@ def _relative(value: datetime | None) -> str:
 
 
 def _humanize(action: str) -> str:
-    return action.replace("task.", "").replace("process.", "process ").replace("_", " ")
+    return (
+        action.replace("task.", "")
+        .replace("process.", "process ")
+        .replace("change.", "change ")
+        .replace("master_data.", "master data: ")
+        .replace("_", " ")
+    )
 
 
 def _sentence(message: str | None) -> str:
@@ -639,3 +765,6 @@ templates.env.filters["when"] = _when
 templates.env.filters["sentence"] = _sentence
 templates.env.filters["relative"] = _relative
 templates.env.filters["humanize"] = _humanize
+templates.env.filters["status_label"] = change_views.status_label
+templates.env.filters["status_tone"] = change_views.status_tone
+templates.env.filters["function_label"] = change_views.function_label

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from erp.models import Task
+from schemas.change_control import ChangeContent, ChangeRequestInput
 from tests.helpers import eventually
 from tests.ui.conftest import Page, Site, text_of
 from tests.ui.test_pages import assert_secure_headers
@@ -401,3 +402,35 @@ async def test_a_closed_change_reads_as_what_it_replaced(site: Site):
     listed = await alice.get("/changes", params={"status": "closed"})
     assert change_id in listed.text
     assert change_id not in (await alice.get("/changes")).text  # not open any more
+
+
+async def test_a_change_not_registered_yet_says_it_is_starting(site: Site):
+    """The workflow registers the change in its first step; until then the page says so and
+    reloads itself (a workflow on a queue no worker serves stays in that moment)."""
+    content = ChangeContent.model_validate(
+        {
+            "change_type": "design",
+            "title": FORM["title"],
+            "reason": FORM["reason"],
+            "risk": "low",
+            "actions": [{"kind": "item_revision", "target": "LC-0110", "new_revision": "D"}],
+            "requested_effective_on": EFFECTIVE,
+        }
+    )
+    handle = await site.api.temporal.start_workflow(
+        "ChangeControl",
+        ChangeRequestInput(process_id="cr-starting-1", requester="alice", content=content),
+        id="cr-starting-1",
+        task_queue=f"{site.api.task_queue}-nobody-listens",
+    )
+    try:
+        alice = await site.as_user("alice")
+        page = await alice.get("/changes/cr-starting-1")
+        assert page.status_code == 200
+        shown = text_of(page.text)
+        assert "The change request was sent and is being registered" in shown
+        assert 'data-reload-after="2"' in page.text  # app.js reloads it
+        assert '<noscript><meta http-equiv="refresh" content="3"></noscript>' in page.text
+        assert "<script>" not in page.text and "style=" not in page.text
+    finally:
+        await handle.terminate("test over")

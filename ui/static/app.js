@@ -38,4 +38,58 @@
     rule.addEventListener("change", showK);
     showK();
   }
+  // New change request: each action row shows the fields its kind uses (part number for the
+  // supplier list, a revision for parts and documents, a status for suppliers); a row that does
+  // nothing shows only its kind. Hidden fields are disabled so a value typed before switching the
+  // kind is not sent.
+  document.querySelectorAll("[data-action-row]").forEach(function (row) {
+    var kind = row.querySelector("[data-action-kind]");
+    if (!kind) { return; }
+    var showFields = function () {
+      row.querySelectorAll("[data-for]").forEach(function (box) {
+        var used = box.dataset.for.split(" ").indexOf(kind.value) >= 0;
+        box.hidden = !used;
+        box.querySelectorAll("input, select").forEach(function (el) { el.disabled = !used; });
+      });
+    };
+    kind.addEventListener("change", showFields);
+    showFields();
+  });
+  // Forms that start something: one click, one request (the button waits for the answer).
+  document.querySelectorAll("form[data-submit-once]").forEach(function (f) {
+    f.addEventListener("submit", function () {
+      f.querySelectorAll("button[type=submit]").forEach(function (b) {
+        b.disabled = true;
+        b.dataset.label = b.textContent;
+        b.textContent = "Sending…";
+      });
+    });
+  });
+  window.addEventListener("pageshow", function () {  // back to a page whose button waited
+    document.querySelectorAll("form[data-submit-once] button[type=submit]").forEach(function (b) {
+      b.disabled = false;
+      if (b.dataset.label) { b.textContent = b.dataset.label; }
+    });
+  });
+  // A page waiting for something that happens in a moment (a change being registered, its next
+  // task being opened) reloads itself every few seconds, and after a while stops and says so.
+  var store = null;
+  try { store = window.sessionStorage; } catch (e) { store = null; }
+  var waitKey = "lotline-waiting:" + location.pathname;
+  var waiting = document.querySelector("[data-reload-after]");
+  if (waiting) {
+    var since = Number(store && store.getItem(waitKey)) || Date.now();
+    if (store) { store.setItem(waitKey, String(since)); }
+    var limit = Number(waiting.dataset.reloadGivesUp || 60) * 1000;
+    if (Date.now() - since > limit) {
+      if (store) { store.removeItem(waitKey); }
+      var gaveUp = document.getElementById("reload-gave-up");
+      if (gaveUp) { gaveUp.hidden = false; }
+    } else {
+      window.setTimeout(function () { location.reload(); },
+        Number(waiting.dataset.reloadAfter || 2) * 1000);
+    }
+  } else if (store) {
+    store.removeItem(waitKey);
+  }
 })();
