@@ -108,7 +108,9 @@ class ChangeControlActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            change = await session.get_one(ChangeRequest, data.process_id, with_for_update=True)
+            change = await session.get(ChangeRequest, data.process_id, with_for_update=True)
+            if change is None:  # cancelled before it was registered: nothing to update
+                return
             process = await session.get(Process, data.process_id, with_for_update=True)
             before = change.status
             change.status = data.status

@@ -333,8 +333,10 @@ class HumanTaskActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            task = await session.get_one(Task, data.task_id, with_for_update=True)
-            if task.status != TaskStatus.OPEN.value:
+            task = await session.scalar(
+                select(Task).where(Task.workflow_id == data.workflow_id).with_for_update()
+            )
+            if task is None or task.status != TaskStatus.OPEN.value:
                 return
             before = _task_snapshot(task)
             task.status = TaskStatus.CANCELLED.value

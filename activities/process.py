@@ -55,7 +55,12 @@ class ProcessActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            process = await session.get_one(Process, data.process_id, with_for_update=True)
+            process = await session.get(Process, data.process_id, with_for_update=True)
+            if process is None:  # cancelled before it was registered: nothing to update
+                activity.logger.warning(
+                    "no process row %s; step %s not recorded", data.process_id, data.step
+                )
+                return
             before = {"status": process.status, "step": process.current_step}
             process.current_step = data.step
             process.status = data.status

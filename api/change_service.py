@@ -225,7 +225,7 @@ async def _side_by_side(
             )  # type: ignore[arg-type, return-value]
         else:
             old = next((i for i in rows.values() if i.status == "effective"), None)
-        after = _item(new) or (
+        after = _item(new) or _without_dates(
             {**(_item(old) or {}), "revision": action.new_revision, "status": "proposed"}
             | {k.replace("_", " "): v for k, v in action.changes.items()}
         )
@@ -246,12 +246,14 @@ async def _side_by_side(
             )  # type: ignore[arg-type, return-value]
         else:
             old_doc = next((d for d in docs.values() if d.status == "effective"), None)
-        after_doc = _document(new_doc) or {
-            **(_document(old_doc) or {}),
-            "version": action.new_revision,
-            "status": "proposed",
-            **action.changes,
-        }
+        after_doc = _document(new_doc) or _without_dates(
+            {
+                **(_document(old_doc) or {}),
+                "version": action.new_revision,
+                "status": "proposed",
+                **action.changes,
+            }
+        )
         return RevisionSideBySide(
             action=action.describe(),
             record=f"document {action.target}",
@@ -264,9 +266,9 @@ async def _side_by_side(
         )
         return RevisionSideBySide(
             action=action.describe(),
-            record=action.target,
-            before=applied.before if applied else None,
-            after=applied.after if applied else None,
+            record=_record_name(action),
+            before=_readable_keys(applied.before) if applied else None,
+            after=_readable_keys(applied.after) if applied else None,
         )
     supplier = await session.scalar(select(Supplier).where(Supplier.code == action.target))
     if action.kind is ActionKind.ASL_STATUS:
@@ -279,13 +281,32 @@ async def _side_by_side(
             )
         return RevisionSideBySide(
             action=action.describe(),
-            record=f"ASL {action.target} × {action.part_number}",
-            before={"status": entry.status, "since": entry.since_on} if entry else None,
+            record=_record_name(action),
+            before={"status": entry.status, "since": entry.since_on, "note": entry.note}
+            if entry
+            else None,
             after={"status": action.new_status, "note": action.note},
         )
     return RevisionSideBySide(
         action=action.describe(),
-        record=f"supplier {action.target}",
+        record=_record_name(action),
         before={"status": supplier.status} if supplier else None,
         after={"status": action.new_status},
     )
+
+
+def _without_dates(proposed: dict[str, Any]) -> dict[str, Any]:
+    """A proposal has no effective or obsolete date yet: it gets one when the change takes effect."""
+    return {k: v for k, v in proposed.items() if k not in ("effective on", "obsolete on")}
+
+
+def _record_name(action: ProposedAction) -> str:
+    if action.kind is ActionKind.ASL_STATUS:
+        return f"ASL {action.target} × {action.part_number}"
+    return f"supplier {action.target}"
+
+
+def _readable_keys(values: dict[str, Any] | None) -> dict[str, Any] | None:
+    if values is None:
+        return None
+    return {k.replace("_on", "").replace("_", " "): v for k, v in values.items()}

@@ -4,6 +4,7 @@ apply its actions atomically (each master-data change audited with before and af
 from __future__ import annotations
 
 from datetime import date
+from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import select
@@ -62,6 +63,23 @@ async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str
 
 
 async def _action_problems(session: AsyncSession, action: ProposedAction) -> list[str]:
+    if action.kind is ActionKind.SUPPLIER_STATUS:
+        status = await session.scalar(select(Supplier.status).where(Supplier.code == action.target))
+        if status == action.new_status:
+            return [
+                f"supplier {action.target} is already {status}; the action would change nothing"
+            ]
+    if action.kind is ActionKind.ASL_STATUS:
+        status = await session.scalar(
+            select(AslEntry.status)
+            .join(Supplier, Supplier.id == AslEntry.supplier_id)
+            .where(Supplier.code == action.target, AslEntry.part_number == action.part_number)
+        )
+        if status == action.new_status:
+            return [
+                f"supplier {action.target} is already {status} for {action.part_number}; "
+                "the action would change nothing"
+            ]
     if action.kind is ActionKind.ITEM_REVISION:
         existing = await session.scalar(
             select(Item.status).where(
@@ -106,7 +124,7 @@ async def compute_impact(session: AsyncSession, content: ChangeContent) -> Impac
             ImpactLine(
                 category="open_po",
                 reference=number,
-                detail=f"{part} from {code}: {qty:g} ordered, {received:g} received ({status})",
+                detail=f"{part} from {code}: {_qty(qty)} ordered, {_qty(received)} received ({status})",
             )
         )
     lot_rows = await session.execute(
@@ -128,7 +146,7 @@ async def compute_impact(session: AsyncSession, content: ChangeContent) -> Impac
             ImpactLine(
                 category="lot_in_stock",
                 reference=lot,
-                detail=f"{part} rev {rev}: {qty:g} {uom} {status}"
+                detail=f"{part} rev {rev}: {_qty(qty)} {uom} {status}"
                 + (f", expires {expires}" if expires else ""),
             )
         )
@@ -144,7 +162,7 @@ async def compute_impact(session: AsyncSession, content: ChangeContent) -> Impac
     for number, part, status, qty in wo_rows.all():
         lines.append(
             ImpactLine(
-                category="work_order", reference=number, detail=f"{qty:g} × {part} ({status})"
+                category="work_order", reference=number, detail=f"{_qty(qty)} × {part} ({status})"
             )
         )
     for parent, components in sorted(used_in.items()):
@@ -199,6 +217,11 @@ async def _where_used(session: AsyncSession, parts: list[str]) -> dict[str, set[
     for parent, component in rows.all():
         used.setdefault(parent, set()).add(component)
     return used
+
+
+def _qty(value: Decimal) -> str:
+    """20000.0000 → '20000', 1.5500 → '1.55'."""
+    return format(value.normalize(), "f")
 
 
 class ApplyRefused(Exception):

@@ -56,7 +56,7 @@ class RecordDecisionResult(BaseModel):
 
 
 class CancelTaskInput(BaseModel):
-    task_id: int
+    task_id: int | None  # None: cancelled before the task's id was known; found by workflow id
     workflow_id: str
     reason: str
 

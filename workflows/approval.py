@@ -5,6 +5,7 @@ It is the smallest real process on the human task, and the one the demo starts.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -73,25 +74,31 @@ class ApprovalRequestWorkflow:
     @workflow.run
     async def run(self, request: ApprovalRequestInput) -> ApprovalRequestResult:
         info = workflow.info()
-        await workflow.execute_activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=info.workflow_id,
-                run_id=info.run_id,
-                kind=KIND,
-                title=request.title,
-                business_key=request.process_id,
-                initiator=request.initiator,
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+        # withdrawn while registering: finish registering, so the withdrawal can be recorded
+        registering = asyncio.ensure_future(
+            workflow.execute_activity(
+                "register_process",
+                RegisterProcessInput(
+                    process_id=info.workflow_id,
+                    run_id=info.run_id,
+                    kind=KIND,
+                    title=request.title,
+                    business_key=request.process_id,
+                    initiator=request.initiator,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
         )
         try:
+            await asyncio.shield(registering)
             await self._step("approval")
             result = await human_task(approval_task_spec(request))
         except BaseException as err:
             if not is_cancellation(err):
                 raise
+            if not registering.done():
+                await registering
             await self._step("withdrawn", status="cancelled", reason="withdrawn by the requester")
             raise
         await self._step("closed", status="completed", outcome=result.outcome)

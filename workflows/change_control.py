@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -51,6 +51,13 @@ KIND = "change-control"
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 YES_NO = ["yes", "no"]
+FUNCTION_LABELS = {
+    "engineering": "Engineering",
+    "qa": "QA",
+    "ra": "Regulatory (RA)",
+    "production": "Production",
+    "supply_chain": "Supply chain",
+}
 
 
 @dataclass(frozen=True)
@@ -88,16 +95,21 @@ class ChangeControlWorkflow:
         self._approved = False
         self._status = "registered"
         self._status_changes = 0
-        self._triages = 0
+        self._triages = 0  # triage decisions recorded (accepted ones)
+        self._triage_tasks = 0  # triage tasks opened: each needs a step name of its own
 
     @workflow.run
     async def run(self, request: ChangeRequestInput) -> ChangeRequestResult:
         self._request, self._content = request, request.content
-        await self._register(request)
+        # withdrawn while registering: finish registering, so the withdrawal can be recorded
+        registering = asyncio.ensure_future(self._register(request))
         try:
+            await asyncio.shield(registering)
             triage = await self._review_until_approved()
         except BaseException as err:
             if is_cancellation(err):
+                if not registering.done():
+                    await registering
                 await self._set_status("withdrawn", "withdrawn by the requester before approval")
             raise
         if triage is None:
@@ -150,6 +162,7 @@ class ChangeControlWorkflow:
         await self._set_status("triage")
         note = ""
         while True:
+            self._triage_tasks += 1
             result = await human_task(self._triage_spec(note))
             if result.outcome == "return":
                 return None
@@ -214,9 +227,13 @@ class ChangeControlWorkflow:
                 "reason": result.fields.get("reason") or self._content.reason,
             }
         )
-        if result.fields.get("requested_effective_on"):
+        if result.fields.get("requested_effective_on"):  # a date the task's validator checked
             content = content.model_copy(
-                update={"requested_effective_on": result.fields["requested_effective_on"]}
+                update={
+                    "requested_effective_on": date.fromisoformat(
+                        result.fields["requested_effective_on"]
+                    )
+                }
             )
         self._revision += 1
         self._content = ChangeContent.model_validate(content.model_dump())
@@ -323,7 +340,7 @@ class ChangeControlWorkflow:
             *[
                 FieldSpec(
                     name=f"assess_{f}",
-                    label=f"{f.replace('_', ' ').title()} assessment required",
+                    label=f"{FUNCTION_LABELS[f]} assessment required",
                     type=FieldType.CHOICE,
                     choices=YES_NO,
                     required=True,
@@ -334,7 +351,7 @@ class ChangeControlWorkflow:
             FieldSpec(name="reason", label="Why it is returned", type=FieldType.LONG_TEXT),
         ]
         return self._spec(
-            f"triage-{self._triages + 1}",
+            f"triage-{self._triage_tasks}",
             "triage",
             kind=TaskKind.REVIEW,
             title=f"Triage {self._number}: {self._content.title}",

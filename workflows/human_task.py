@@ -14,7 +14,12 @@ from datetime import date, datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError, CancelledError, ChildWorkflowError
+from temporalio.exceptions import (
+    ActivityError,
+    ApplicationError,
+    CancelledError,
+    ChildWorkflowError,
+)
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -208,27 +213,36 @@ class HumanTaskWorkflow:
     async def run(self, spec: TaskSpec) -> TaskResult:
         self._spec = spec
         self._due_at = workflow.now() + spec.sla
-        opened: OpenTaskResult = await workflow.execute_activity(
-            "open_task",
-            OpenTaskInput(
-                workflow_id=workflow.info().workflow_id,
-                run_id=workflow.info().run_id,
-                spec=spec,
-                due_at=self._due_at,
-            ),
-            result_type=OpenTaskResult,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
+        # A cancellation while the row is being written must not leave it open: the write runs
+        # shielded, and the cancellation waits for it before closing the row.
+        opening = asyncio.ensure_future(
+            workflow.execute_activity(
+                "open_task",
+                OpenTaskInput(
+                    workflow_id=workflow.info().workflow_id,
+                    run_id=workflow.info().run_id,
+                    spec=spec,
+                    due_at=self._due_at,
+                ),
+                result_type=OpenTaskResult,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
         )
-        self._task_id = opened.task_id
         try:
+            opened: OpenTaskResult = await asyncio.shield(opening)
+            self._task_id = opened.task_id
             await self._wait_with_escalation(spec)
-        except asyncio.CancelledError:
+        except BaseException as err:
+            if not is_cancellation(err):
+                raise
             self._status = TaskStatus.CANCELLED
+            if not opening.done():
+                await opening
             await workflow.execute_activity(
                 "cancel_task",
                 CancelTaskInput(
-                    task_id=opened.task_id,
+                    task_id=self._task_id,
                     workflow_id=workflow.info().workflow_id,
                     reason="the process was cancelled",
                 ),
@@ -424,4 +438,6 @@ def is_cancellation(err: BaseException) -> bool:
     """True for the process's own cancellation, however it reaches the awaiting code."""
     if isinstance(err, asyncio.CancelledError | CancelledError):
         return True
-    return isinstance(err, ChildWorkflowError) and isinstance(err.cause, CancelledError)
+    return isinstance(err, ChildWorkflowError | ActivityError) and isinstance(
+        err.cause, CancelledError
+    )

@@ -352,9 +352,6 @@ async def _effective_revision(sessions, part: str) -> str | None:
         )
 
 
-_ = asyncio
-
-
 async def test_an_effective_change_is_respected_by_supply_rules(
     time_skipping_env, sessions, task_queue
 ):
@@ -416,3 +413,27 @@ async def test_an_effective_change_is_respected_by_supply_rules(
         obsolete = await revision_refusal(session, old_revision)
     assert refused == "supplier SUP-A is disqualified for TUB-100"
     assert obsolete == "TUB-100 revision B is obsolete, not effective"
+
+
+async def test_withdrawal_at_any_moment_leaves_nothing_open(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_small_master_data(sessions)
+    async with build_worker(env.client, task_queue, sessions):
+        for n, delay in enumerate((0.0, 0.02, 0.05, 0.1, 0.3)):
+            handle = await start(env, task_queue, f"cr-race-{n}")
+            await asyncio.sleep(delay)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+
+        async def all_closed():
+            async with sessions() as session:
+                tasks = list(
+                    await session.scalars(select(Task.status).where(Task.status == "open"))
+                )
+                changes = list(await session.scalars(select(ChangeRequest.status)))
+            return not tasks and all(status == "withdrawn" for status in changes)
+
+        await eventually(all_closed, what="no open task, every registered change withdrawn")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -10,7 +11,7 @@ from temporalio.client import WorkflowFailureError, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from erp.models import AuditEntry, Outbox, Process, TaskDecision
+from erp.models import AuditEntry, Outbox, Process, Task, TaskDecision
 from schemas.approval import ApprovalRequestInput
 from schemas.human_task import (
     Candidates,
@@ -327,3 +328,39 @@ async def _task_with_status(sessions, wf_id: str, status: str):
 
 
 _ = AuditEntry
+
+
+async def test_cancelling_at_any_moment_leaves_no_open_task(
+    time_skipping_env, sessions, task_queue
+):
+    """Cancel right after the start, while the process registers or its task is being opened:
+    whatever was written is closed, nothing is left open."""
+    env = time_skipping_env
+    async with build_worker(env.client, task_queue, sessions):
+        for n, delay in enumerate((0.0, 0.01, 0.03, 0.06, 0.1, 0.2)):
+            pid = f"apr-race-{n}"
+            request = ApprovalRequestInput(
+                process_id=pid,
+                title="Approve deviation DV-9",
+                initiator="alice",
+                approver_groups=["qa"],
+            )
+            handle = await env.client.start_workflow(
+                ApprovalRequestWorkflow.run, request, id=pid, task_queue=task_queue
+            )
+            await asyncio.sleep(delay)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+
+        async def all_closed():  # a task opened as the parent closed is cancelled by its policy
+            async with sessions() as session:
+                open_tasks = (
+                    await session.scalars(select(Task).where(Task.status == "open"))
+                ).all()
+                running = (
+                    await session.scalars(select(Process).where(Process.status == "running"))
+                ).all()
+            return not open_tasks and not running
+
+        await eventually(all_closed, what="every task and process closed")
