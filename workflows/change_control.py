@@ -334,7 +334,6 @@ class ChangeControlWorkflow:
                 name="classification",
                 label="Classification",
                 type=FieldType.CHOICE,
-                required=True,
                 choices=["minor", "major"],
             ),
             *[
@@ -343,11 +342,10 @@ class ChangeControlWorkflow:
                     label=f"{FUNCTION_LABELS[f]} assessment required",
                     type=FieldType.CHOICE,
                     choices=YES_NO,
-                    required=True,
                 )
                 for f in FUNCTIONS
             ],
-            FieldSpec(name="implementer", label="Implementer (username)", required=True),
+            FieldSpec(name="implementer", label="Implementer (username)"),
             FieldSpec(name="reason", label="Why it is returned", type=FieldType.LONG_TEXT),
         ]
         return self._spec(
@@ -358,7 +356,15 @@ class ChangeControlWorkflow:
             candidates=Candidates(groups=["qa"]),
             fields=fields,
             outcomes=[
-                OutcomeSpec(name="accept", label="Accept for assessment"),
+                OutcomeSpec(
+                    name="accept",
+                    label="Accept for assessment",
+                    required_fields=[
+                        "classification",
+                        *[f"assess_{f}" for f in FUNCTIONS],
+                        "implementer",
+                    ],
+                ),
                 OutcomeSpec(
                     name="return", label="Return to the requester", required_fields=["reason"]
                 ),

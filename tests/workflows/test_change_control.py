@@ -437,3 +437,39 @@ async def test_withdrawal_at_any_moment_leaves_nothing_open(
             return not tasks and all(status == "withdrawn" for status in changes)
 
         await eventually(all_closed, what="no open task, every registered change withdrawn")
+
+
+async def test_triage_can_return_a_request_and_it_comes_back_for_triage(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_small_master_data(sessions)
+    pid = "cr-returned"
+    async with build_worker(env.client, task_queue, sessions):
+        handle = await start(env, task_queue, pid)
+        await decide(
+            env.client,
+            pid,
+            "triage-1",
+            "bob",
+            "return",
+            ["qa"],
+            reason="Name the complaint numbers and the affected lots.",
+        )
+        await decide(
+            env.client,
+            pid,
+            "revise-r1",
+            "alice",
+            "resubmit",
+            what_changed="Complaints and lots named",
+            requested_effective_on="2030-01-31",
+        )
+        await decide(env.client, pid, "triage-2", "bob", "accept", ["qa"], **TRIAGE)
+        await task_id_of(env.client, f"{pid}.assess-qa-r2")
+        async with sessions() as session:
+            change = await session.get_one(ChangeRequest, pid)
+        assert change.revision == 2 and change.requested_effective_on == date(2030, 1, 31)
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
