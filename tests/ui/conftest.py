@@ -6,7 +6,7 @@ CSRF token the page carries."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from html import unescape
@@ -79,7 +79,7 @@ class Page:
         return await self.http.get(url, **kw)  # type: ignore[arg-type]
 
     async def post(
-        self, url: str, data: dict[str, object] | None = None, *, csrf: str | None = None
+        self, url: str, data: Mapping[str, object] | None = None, *, csrf: str | None = None
     ) -> httpx.Response:
         """Post a form as the page would, with this session's CSRF token unless told otherwise."""
         body = dict(data or {})
