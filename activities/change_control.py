@@ -4,13 +4,13 @@ the atomic application of an approved change to master data."""
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.change_control import CHANGE_NUMBER, ChangeAssessment, ChangeRequest, ChangeRevision
 from erp.changes import ApplyRefused, apply_actions, compute_impact, problems_in
@@ -30,16 +30,6 @@ from schemas.change_control import (
 )
 
 TERMINAL = {"closed": "completed", "withdrawn": "cancelled", "cancelled": "cancelled"}
-
-
-def _where() -> dict[str, Any]:
-    info = activity.info()
-    return {
-        "workflow_id": info.workflow_id,
-        "run_id": info.workflow_run_id,
-        "activity": info.activity_type,
-        "source": "worker",
-    }
 
 
 async def _content(session: AsyncSession, change: ChangeRequest) -> ChangeContent:
@@ -97,7 +87,7 @@ class ChangeControlActivities:
                     entity_id=number,
                     after=content.model_dump(mode="json"),
                     idempotency_key=f"{data.process_id}:{data.run_id}:change-registered",
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
             return RegisterChangeResult(number=number)
@@ -133,7 +123,7 @@ class ChangeControlActivities:
                     before={"status": before},
                     after={"status": data.status},
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 
@@ -182,7 +172,7 @@ class ChangeControlActivities:
                         "implementer": data.implementer,
                     },
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
             return problem
@@ -226,7 +216,7 @@ class ChangeControlActivities:
                         "impact": data.impact.counts,
                     },
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 
@@ -265,7 +255,7 @@ class ChangeControlActivities:
                     before=before,
                     after=content.model_dump(mode="json") | {"revision": data.revision},
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 
@@ -289,7 +279,7 @@ class ChangeControlActivities:
                     change_id=change.number,
                     content=content,
                     today=now.astimezone(UTC).date(),
-                    where=_where(),
+                    where=activity_origin(),
                 )
             except ApplyRefused as err:
                 raise ApplicationError(str(err), type="ApplyRefused", non_retryable=True) from None
@@ -304,7 +294,7 @@ class ChangeControlActivities:
                     reason="the approved change took effect",
                     after={"applied": applied, "revision": change.revision},
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
             return ApplyChangeResult(applied=applied)

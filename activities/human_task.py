@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.models import ESignature, Outbox, Task, TaskDecision
 from schemas.activities import (
@@ -29,16 +30,6 @@ from schemas.activities import (
     RemindTaskInput,
 )
 from schemas.human_task import TaskStatus
-
-
-def _where() -> dict[str, Any]:
-    info = activity.info()
-    return {
-        "workflow_id": info.workflow_id,
-        "run_id": info.workflow_run_id,
-        "activity": info.activity_type,
-        "source": "worker",
-    }
 
 
 def signed_record_hash(content: dict[str, Any]) -> str:
@@ -119,7 +110,7 @@ class HumanTaskActivities:
                     entity_id=str(task.id),
                     after=_task_snapshot(task) | {"title": spec.title, "step": spec.step},
                     idempotency_key=f"{data.workflow_id}:open",
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
             return OpenTaskResult(task_id=task.id)
@@ -153,7 +144,7 @@ class HumanTaskActivities:
                     reason=f"due {data.due_at.isoformat()}",
                     after={"level": data.level},
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 
@@ -203,7 +194,7 @@ class HumanTaskActivities:
                     before=before,
                     after=_task_snapshot(task),
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 
@@ -320,7 +311,7 @@ class HumanTaskActivities:
                     "seq": data.seq,
                 },
                 idempotency_key=key,
-                **_where(),
+                **activity_origin(),
             ),
         )
         return RecordDecisionResult(
@@ -352,7 +343,7 @@ class HumanTaskActivities:
                     before=before,
                     after=_task_snapshot(task),
                     idempotency_key=key,
-                    **_where(),
+                    **activity_origin(),
                 ),
             )
 

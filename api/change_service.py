@@ -8,12 +8,9 @@ from pydantic import ValidationError
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
-from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, not_found, unavailable
-from api.process_service import process_id_for
+from api.process_service import process_id_for, start_once
 from api.security import Principal
 from api.task_service import audit_out, task_out
 from erp.change_control import ChangeAssessment, ChangeRequest, ChangeRevision
@@ -66,24 +63,13 @@ async def start_change(
     if client is None:
         raise unavailable("The workflow service (Temporal)")
     process_id = process_id_for("cr", principal, idempotency_key or body.external_id)
-    try:
-        await client.start_workflow(
-            "ChangeControl",
-            ChangeRequestInput(
-                process_id=process_id, requester=principal.username, content=content
-            ),
-            id=process_id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-        )
-    except WorkflowAlreadyStartedError:
-        return process_id, False
-    except RPCError as err:
-        if err.status == RPCStatusCode.ALREADY_EXISTS:
-            return process_id, False
-        raise unavailable("The workflow service (Temporal)") from None
-    return process_id, True
+    request = ChangeRequestInput(
+        process_id=process_id, requester=principal.username, content=content
+    )
+    created = await start_once(
+        client, "ChangeControl", request, process_id=process_id, task_queue=task_queue
+    )
+    return process_id, created
 
 
 def change_out(change: ChangeRequest) -> ChangeOut:

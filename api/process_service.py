@@ -87,22 +87,32 @@ async def start_approval(
         initiator=principal.username,
         **body.model_dump(exclude={"external_id"}),
     )
+    created = await start_once(
+        client, "ApprovalRequest", request, process_id=process_id, task_queue=task_queue
+    )
+    return process_id, created
+
+
+async def start_once(
+    client: Client, workflow_type: str, arg: object, *, process_id: str, task_queue: str
+) -> bool:
+    """Start a process's workflow unless one with this id ever ran; True when started now."""
     try:
         await client.start_workflow(
-            "ApprovalRequest",
-            request,
+            workflow_type,
+            arg,
             id=process_id,
             task_queue=task_queue,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
             id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
         )
     except WorkflowAlreadyStartedError:
-        return process_id, False
+        return False
     except RPCError as err:
         if err.status == RPCStatusCode.ALREADY_EXISTS:
-            return process_id, False
+            return False
         raise unavailable("The workflow service (Temporal)") from None
-    return process_id, True
+    return True
 
 
 def process_out(process: Process) -> ProcessOut:

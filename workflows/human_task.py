@@ -53,7 +53,7 @@ ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 class Refusal:
     """Why a decision is refused; `kind` tells the API which HTTP status fits."""
 
-    kind: str  # Conflict (409) | Invalid (422) | Forbidden (403)
+    kind: str  # Conflict (409) | Invalid (422) | Forbidden (403) | NotReady (retry, then 409)
     message: str
 
 
@@ -390,7 +390,7 @@ class HumanTaskWorkflow:
 
     def _refusal(self, request: DecisionRequest) -> Refusal | None:
         if self._spec is None or self._task_id is None:
-            return Refusal("Conflict", "the task is still being opened; try again in a moment")
+            return Refusal("NotReady", "the task is still being opened; try again in a moment")
         if request.task_id != self._task_id:
             return Refusal("Invalid", "this decision names another task")
         return refusal(self._spec, self._status, self._stage, self._level, self._decisions, request)
