@@ -11,10 +11,14 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
@@ -28,6 +32,12 @@ from settings import Settings
 from ui import routes as ui_routes
 
 log = logging.getLogger("lotline.api")
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+# The docs page starts Swagger UI with an inline script; it shows no user data.
+DOCS_CSP = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+    "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
+)
 MAX_BODY_BYTES = 1_000_000
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
@@ -64,6 +74,8 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         "systems and the task inbox. Authenticate with `Authorization: Bearer <token>` "
         "(POST /api/v1/auth/token) or `X-API-Key`.",
         lifespan=lifespan,
+        docs_url=None,  # served below from installed assets, not from a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = Metrics()
@@ -80,9 +92,25 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
     app.include_router(ops.router)
     app.include_router(ui_routes.router)
     ui_routes.mount_static(app)
+    _install_docs(app)
     _install_error_handlers(app)
     _install_middleware(app)
     return app
+
+
+def _install_docs(app: FastAPI) -> None:
+    """Swagger UI from the fastapi-offline package's assets, so /docs works with no internet."""
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> Response:
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="Lotline API",
+            swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/static/favicon.svg",
+        )
 
 
 def app_from_env() -> FastAPI:
@@ -168,6 +196,8 @@ def _install_middleware(app: FastAPI) -> None:
         metrics: Metrics = request.app.state.metrics
         metrics.requests.labels(request.method, name, str(response.status_code)).inc()
         metrics.latency.labels(name).observe(time.perf_counter() - started)
+        if request.url.path == "/docs":
+            response.headers["Content-Security-Policy"] = DOCS_CSP
         for header, value in SECURITY_HEADERS.items():
             response.headers.setdefault(header, value)
         if not request.url.path.startswith("/static/"):

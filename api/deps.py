@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 
@@ -31,11 +32,16 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
 
 
+_bearer = HTTPBearer(auto_error=False, description="POST /api/v1/auth/token gives one")
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="a system's key")
+
+
 async def _api_principal(
-    request: Request, session: Annotated[AsyncSession, Depends(_session)]
+    session: Annotated[AsyncSession, Depends(_session)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    key: Annotated[str | None, Depends(_api_key)],
 ) -> Principal:
     """REST callers authenticate with a bearer token (people) or an X-API-Key (systems)."""
-    key = request.headers.get("x-api-key")
     if key:
         principal = await principal_from_api_key(session, key.strip())
         if principal is None:
@@ -43,10 +49,8 @@ async def _api_principal(
                 401, "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
             )
         return principal
-    auth = request.headers.get("authorization", "")
-    scheme, _, token = auth.partition(" ")
-    if scheme.lower() == "bearer" and token.strip():
-        principal = await principal_from_token(session, token.strip(), "bearer")
+    if bearer is not None and bearer.credentials.strip():
+        principal = await principal_from_token(session, bearer.credentials.strip(), "bearer")
         if principal is None:
             raise ApiError(
                 401,

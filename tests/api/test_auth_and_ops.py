@@ -103,3 +103,14 @@ async def test_readiness_names_temporal_when_it_is_down(database_url, sessions):
         ready = await http.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["database"] == "ok" and ready.json()["temporal"].startswith("down")
+
+
+async def test_api_docs_work_without_internet(stack):
+    page = await stack.http.get("/docs")
+    assert page.status_code == 200 and "/docs-assets/swagger-ui-bundle.js" in page.text
+    assert "cdn" not in page.text.lower()
+    assert "script-src 'self' 'unsafe-inline'" in page.headers["content-security-policy"]
+    asset = await stack.http.get("/docs-assets/swagger-ui-bundle.js")
+    assert asset.status_code == 200 and "SwaggerUIBundle" in asset.text
+    other = await stack.http.get("/login")
+    assert "unsafe-inline" not in other.headers["content-security-policy"]

@@ -479,3 +479,12 @@ async def test_alice_raises_a_change_in_the_browser(live: Live):
             await expect(page.locator("section[aria-labelledby=tasks-h]")).to_contain_text(
                 "Triage", timeout=20_000
             )
+
+
+async def test_api_docs_render_offline(live: Live):
+    """The API docs address `make run` prints works with no internet: assets are installed."""
+    async with chromium() as browser, tab(browser, live, "laptop") as t:
+        await t.page.goto("/docs")
+        await expect(t.page.locator(".swagger-ui .info .title")).to_contain_text("OAS 3.1")
+        await expect(t.page.get_by_text("/api/v1/tasks/{task_id}/decision").first).to_be_visible()
+        await t.shot("api-docs")
