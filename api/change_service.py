@@ -29,8 +29,6 @@ from schemas.api import (
 )
 from schemas.change_control import ActionKind, ChangeContent, ChangeRequestInput, ProposedAction
 
-WITHDRAWABLE = ("registered", "triage", "assessment", "ccb", "revision")
-
 
 def readable(err: ValidationError) -> str:
     return "; ".join(

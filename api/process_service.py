@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, forbidden, not_found, unavailable
@@ -21,8 +22,8 @@ from erp.models import AppGroup, AppUser, Process, Task
 from erp.queries import process_signatures, process_timeline
 from schemas.api import ApprovalStart, ProcessDetail, ProcessOut, SignatureOut
 from schemas.approval import ApprovalRequestInput
+from schemas.change_control import WithdrawRequest
 
-WITHDRAWABLE = ("started", "registered", "triage", "assessment", "ccb", "revision")
 KINDS_AVAILABLE = ("approval", "change-control")
 KINDS_PLANNED = (
     "procure-to-deliver",
@@ -196,7 +197,8 @@ async def cancel_process(
     reason: str,
     source: str,
 ) -> ProcessOut:
-    """Withdraw a process: its initiator or an administrator; open tasks close as cancelled."""
+    """Withdraw a process: its initiator or an administrator; open tasks close as cancelled.
+    A change can be withdrawn only before approval, which its workflow decides."""
     async with sessions() as session:
         process = await session.get(Process, process_id)
     if process is None:
@@ -208,18 +210,16 @@ async def cancel_process(
         error = forbidden("only the initiator or an administrator may withdraw this process")
     elif process.status != "running":
         error = ApiError(409, f"process {process_id} is already {process.status}")
-    elif process.kind == "change-control" and process.current_step not in WITHDRAWABLE:
-        error = ApiError(
-            409,
-            f"change {process.business_key} is past approval ({process.current_step}); it can no "
-            "longer be withdrawn — raise a new change to reverse it",
-        )
+    elif client is None:
+        raise unavailable("The workflow service (Temporal)")
+    else:
+        error = await _withdraw(client, process, principal, reason)
     async with sessions() as session, session.begin():
         await append_audit(
             session,
             AuditRecord(
                 actor=principal.username,
-                action="process.cancel_requested" if error is None else "process.cancel_refused",
+                action="process.withdrawn" if error is None else "process.withdraw_refused",
                 entity_type="process",
                 entity_id=process_id,
                 outcome="ok" if error is None else "refused",
@@ -230,12 +230,35 @@ async def cancel_process(
         )
     if error is not None:
         raise error
-    if client is None:
-        raise unavailable("The workflow service (Temporal)")
-    try:
-        await client.get_workflow_handle(process_id).cancel()
-    except RPCError as err:
-        if err.status == RPCStatusCode.NOT_FOUND:
-            raise ApiError(409, f"process {process_id} has already ended") from None
-        raise unavailable("The workflow service (Temporal)") from None
     return process_out(process)
+
+
+async def _withdraw(
+    client: Client, process: Process, principal: Principal, reason: str
+) -> ApiError | None:
+    """Ask the process's workflow to end; its refusal (e.g. approved already) comes back."""
+    handle = client.get_workflow_handle(process.id)
+    try:
+        if process.kind == "change-control":
+            for _ in range(25):  # NotReady: the change is still being registered
+                try:
+                    await handle.execute_update(
+                        "withdraw", WithdrawRequest(by=principal.username, reason=reason)
+                    )
+                    return None
+                except WorkflowUpdateFailedError as err:
+                    cause = err.cause
+                    if not (isinstance(cause, ApplicationError) and cause.type == "NotReady"):
+                        raise
+                    await asyncio.sleep(0.2)
+            return ApiError(409, "the change is still being registered; try again shortly")
+        await handle.cancel()
+        return None
+    except WorkflowUpdateFailedError as err:
+        cause = err.cause
+        message = cause.message if isinstance(cause, ApplicationError) else "refused"
+        return ApiError(409, message)
+    except RPCError as err:
+        if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+            return ApiError(409, f"process {process.id} has already ended")
+        raise unavailable("The workflow service (Temporal)") from None

@@ -119,6 +119,13 @@ class ChangeRequestInput(BaseModel):
     content: ChangeContent
 
 
+class WithdrawRequest(BaseModel):
+    """The requester (or an administrator) withdraws a change before the CCB has approved it."""
+
+    by: str
+    reason: str
+
+
 class ChangeRequestResult(BaseModel):
     process_id: str
     number: str

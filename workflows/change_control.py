@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         RegisterChangeResult,
         ReviseChangeInput,
         SetChangeStatusInput,
+        WithdrawRequest,
     )
     from schemas.human_task import (
         Candidates,
@@ -93,6 +94,8 @@ class ChangeControlWorkflow:
         self._number = ""
         self._revision = 1
         self._approved = False
+        self._review: asyncio.Future[Triage | None] | None = None
+        self._withdrawal: WithdrawRequest | None = None
         self._status = "registered"
         self._status_changes = 0
         self._triages = 0  # triage decisions recorded (accepted ones)
@@ -105,13 +108,24 @@ class ChangeControlWorkflow:
         registering = asyncio.ensure_future(self._register(request))
         try:
             await asyncio.shield(registering)
-            triage = await self._review_until_approved()
+            self._review = asyncio.ensure_future(self._review_until_approved())
+            triage = await self._review
         except BaseException as err:
-            if is_cancellation(err):
-                if not registering.done():
-                    await registering
-                await self._set_status("withdrawn", "withdrawn by the requester before approval")
-            raise
+            if not is_cancellation(err):
+                raise
+            if not registering.done():
+                await registering
+            withdrawal = self._withdrawal
+            why = (
+                f"withdrawn by {withdrawal.by}: {withdrawal.reason}"
+                if withdrawal
+                else ("withdrawn before approval")
+            )
+            await self._set_status("withdrawn", why)
+            if withdrawal is None:
+                raise
+            await workflow.wait_condition(workflow.all_handlers_finished)
+            return self._result()  # a withdrawal ends the process; it is not a failure
         if triage is None:
             await self._set_status("withdrawn", "withdrawn by the requester during revision")
             return self._result()
@@ -124,6 +138,30 @@ class ChangeControlWorkflow:
         await self._close(triage)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
+
+    @workflow.update(name="withdraw")
+    async def withdraw(self, request: WithdrawRequest) -> ChangeRequestResult:
+        """Withdraw before approval. Decided here, not from a read model that may lag."""
+        self._withdrawal = request
+        assert self._review is not None
+        self._review.cancel()
+        await workflow.wait_condition(lambda: self._status == "withdrawn")
+        return self._result()
+
+    @withdraw.validator
+    def _validate_withdraw(self, request: WithdrawRequest) -> None:
+        if self._approved:
+            raise ApplicationError(
+                f"change {self._number} is approved; it can no longer be withdrawn — raise a new "
+                "change to reverse it",
+                type="Conflict",
+            )
+        if self._withdrawal is not None:
+            raise ApplicationError(
+                f"change {self._number} is already being withdrawn", type="Conflict"
+            )
+        if self._review is None:
+            raise ApplicationError("the change is still being registered", type="NotReady")
 
     @workflow.query(name="status")
     def status(self) -> ChangeRequestResult:

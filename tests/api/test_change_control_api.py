@@ -119,7 +119,7 @@ async def test_change_from_request_to_signed_closure_over_rest(stack):
         json={"reason": "too late"},
         headers=await stack.token("admin"),
     )
-    assert withdraw.status_code == 409 and "past approval" in withdraw.json()["detail"]
+    assert withdraw.status_code == 409 and "can no longer be withdrawn" in withdraw.json()["detail"]
     for n in (1, 2, 3):
         await decide(
             stack, ivan, cid, f"implement-{n}-round1", "done", {"evidence": "ECO-7781 pack"}
@@ -209,3 +209,30 @@ async def test_a_system_without_the_start_scope_is_refused(stack):
         from erp.change_control import ChangeRequest
 
         assert (await session.scalar(select(ChangeRequest.id))) is None
+
+
+async def test_the_requester_withdraws_before_approval(stack):
+    alice, bob = await stack.token("alice"), await stack.token("bob")
+    started = await stack.http.post("/api/v1/processes/change-control", json=CHANGE, headers=alice)
+    cid = started.json()["id"]
+    await open_task(stack, cid, "triage-1")
+    refused = await stack.http.post(
+        f"/api/v1/processes/{cid}/cancel", json={"reason": "not mine"}, headers=bob
+    )
+    assert refused.status_code == 403
+    withdrawn = await stack.http.post(
+        f"/api/v1/processes/{cid}/cancel",
+        json={"reason": "superseded by CR for rev E"},
+        headers=alice,
+    )
+    assert withdrawn.status_code == 202, withdrawn.text
+    detail = (await stack.http.get(f"/api/v1/changes/{cid}", headers=alice)).json()
+    assert detail["status"] == "withdrawn" and detail["open_tasks"] == []
+    reasons = [e["reason"] for e in detail["timeline"] if e["action"] == "change.withdrawn"]
+    assert reasons == ["withdrawn by alice: superseded by CR for rev E"]
+    result = await stack.temporal.get_workflow_handle(cid).result()
+    assert result["status"] == "withdrawn"  # a withdrawal is a normal end, not a failure
+    again = await stack.http.post(
+        f"/api/v1/processes/{cid}/cancel", json={"reason": "twice"}, headers=alice
+    )
+    assert again.status_code == 409
