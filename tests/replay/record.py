@@ -126,6 +126,22 @@ async def record_change_control(env: WorkflowEnvironment, task_queue: str) -> No
     await _save(client, "change_control_revised_then_closed", pid)
 
 
+async def record_change_returned_and_withdrawn(env: WorkflowEnvironment, task_queue: str) -> None:
+    from schemas.change_control import WithdrawRequest
+    from tests.workflows.test_change_control import TRIAGE, decide, start, task_id_of
+
+    client = env.client
+    pid = "rec-cr-withdrawn"
+    handle = await start(env, task_queue, pid)
+    await decide(client, pid, "triage-1", "bob", "return", ["qa"], reason="name the lots")
+    await decide(client, pid, "revise-r1", "alice", "resubmit", what_changed="lots named")
+    await decide(client, pid, "triage-2", "bob", "accept", ["qa"], **TRIAGE)
+    await task_id_of(client, f"{pid}.assess-qa-r2")
+    await handle.execute_update("withdraw", WithdrawRequest(by="alice", reason="superseded"))
+    await handle.result()
+    await _save(client, "change_control_returned_then_withdrawn", pid)
+
+
 async def record(env: WorkflowEnvironment, task_queue: str) -> None:
     client = env.client
     h = await client.start_workflow(
@@ -219,9 +235,13 @@ async def main() -> None:
         sessions = make_session_factory(engine)
         await seed_small_master_data(sessions)
         async with build_worker(env.client, task_queue, sessions):
+            if "--only-withdrawn" in sys.argv:  # add one scenario, keep the older recordings
+                await record_change_returned_and_withdrawn(env, task_queue)
+                return
             if "--only-change-control" not in sys.argv:
                 await record(env, task_queue)
             await record_change_control(env, task_queue)
+            await record_change_returned_and_withdrawn(env, task_queue)
     finally:
         await env.shutdown()
         await engine.dispose()
