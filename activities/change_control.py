@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
@@ -14,6 +14,7 @@ from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.change_control import CHANGE_NUMBER, ChangeAssessment, ChangeRequest, ChangeRevision
 from erp.changes import ApplyRefused, apply_actions, compute_impact, problems_in
+from erp.db import database_now
 from erp.models import AppUser, AuditEntry, Process
 from schemas.change_control import (
     ApplyChangeInput,
@@ -104,7 +105,7 @@ class ChangeControlActivities:
             process = await session.get(Process, data.process_id, with_for_update=True)
             before = change.status
             change.status = data.status
-            now = await session.scalar(text("SELECT clock_timestamp()"))
+            now = await database_now(session)
             if data.status in TERMINAL:
                 change.closed_at = now
             if process is not None:
@@ -271,7 +272,7 @@ class ChangeControlActivities:
                 )
             change = await session.get_one(ChangeRequest, data.process_id, with_for_update=True)
             content = await _content(session, change)
-            now = await session.scalar(text("SELECT clock_timestamp()"))
+            now = await database_now(session)
             assert isinstance(now, datetime)
             try:
                 applied = await apply_actions(

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, text
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
+from erp.db import database_now
 from erp.models import ESignature, Outbox, Task, TaskDecision
 from schemas.activities import (
     CancelTaskInput,
@@ -124,7 +124,7 @@ class HumanTaskActivities:
             task = await session.get_one(Task, data.task_id, with_for_update=True)
             if task.status != TaskStatus.OPEN.value:
                 return
-            task.reminded_at = await _db_now(session)
+            task.reminded_at = await database_now(session)
             session.add(
                 Outbox(
                     channel="email",
@@ -160,7 +160,7 @@ class HumanTaskActivities:
                 return
             before = _task_snapshot(task)
             task.level = data.new_level
-            task.escalated_at = await _db_now(session)
+            task.escalated_at = await database_now(session)
             if data.added_group and data.added_group not in task.candidate_groups:
                 task.candidate_groups = [*task.candidate_groups, data.added_group]
             if data.due_at is not None:
@@ -234,7 +234,7 @@ class HumanTaskActivities:
         request = data.request
         task = await session.get_one(Task, data.task_id, with_for_update=True)
         before = _task_snapshot(task)
-        decided_at = await _db_now(session)
+        decided_at = await database_now(session)
         signature_id = None
         if request.signature is not None:
             content = {
@@ -331,7 +331,7 @@ class HumanTaskActivities:
                 return
             before = _task_snapshot(task)
             task.status = TaskStatus.CANCELLED.value
-            task.closed_at = await _db_now(session)
+            task.closed_at = await database_now(session)
             await append_audit(
                 session,
                 AuditRecord(
@@ -354,9 +354,3 @@ def _recipients(task: Task) -> str:
     return ",".join(
         [f"group:{g}" for g in task.candidate_groups] + [f"user:{u}" for u in task.candidate_users]
     )
-
-
-async def _db_now(session: AsyncSession) -> datetime:
-    now = await session.scalar(text("SELECT clock_timestamp()"))
-    assert isinstance(now, datetime)
-    return now

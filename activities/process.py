@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
 from erp.audit import AuditRecord, already_recorded, append_audit
+from erp.db import database_now
 from erp.models import Process
 from schemas.activities import RegisterProcessInput, UpdateProcessInput
 
@@ -66,7 +66,7 @@ class ProcessActivities:
             process.status = data.status
             process.outcome = data.outcome or process.outcome
             if data.status != "running":
-                process.closed_at = await session.scalar(text("SELECT clock_timestamp()"))
+                process.closed_at = await database_now(session)
             await append_audit(
                 session,
                 AuditRecord(

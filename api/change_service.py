@@ -17,7 +17,7 @@ from erp.change_control import ChangeAssessment, ChangeRequest, ChangeRevision
 from erp.changes import compute_impact, problems_in
 from erp.master_data import AslEntry, Document, Item, Supplier
 from erp.models import AuditEntry, Task
-from erp.queries import process_signatures, process_timeline
+from erp.queries import escape_like, process_signatures, process_timeline
 from schemas.api import (
     ChangeAssessmentOut,
     ChangeDetail,
@@ -96,7 +96,7 @@ async def list_changes(
     if requester:
         query = query.where(ChangeRequest.requester == requester)
     if text:
-        pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = f"%{escape_like(text)}%"
         query = query.where(
             or_(
                 ChangeRequest.title.ilike(pattern, escape="\\"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import secrets
 from datetime import UTC, datetime
@@ -17,6 +16,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError, forbidden, not_found, unavailable
 from api.security import Principal
 from api.task_service import audit_out, task_out
+from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppGroup, AppUser, Process, Task
 from erp.queries import process_signatures, process_timeline
@@ -240,18 +240,10 @@ async def _withdraw(
     handle = client.get_workflow_handle(process.id)
     try:
         if process.kind == "change-control":
-            for _ in range(25):  # NotReady: the change is still being registered
-                try:
-                    await handle.execute_update(
-                        "withdraw", WithdrawRequest(by=principal.username, reason=reason)
-                    )
-                    return None
-                except WorkflowUpdateFailedError as err:
-                    cause = err.cause
-                    if not (isinstance(cause, ApplicationError) and cause.type == "NotReady"):
-                        raise
-                    await asyncio.sleep(0.2)
-            return ApiError(409, "the change is still being registered; try again shortly")
+            await update_when_ready(
+                handle, "withdraw", WithdrawRequest(by=principal.username, reason=reason)
+            )
+            return None
         await handle.cancel()
         return None
     except WorkflowUpdateFailedError as err:

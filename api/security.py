@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.errors import ApiError
 from erp.audit import AuditRecord, append_audit
+from erp.db import database_now
 from erp.models import ApiKey, AppGroup, AppUser, Delegation, GroupMembership, UserSession
 from erp.passwords import new_token, token_digest, verify_password
 
@@ -119,12 +120,6 @@ async def principal_from_api_key(session: AsyncSession, key: str) -> Principal |
     return await _principal(session, user, "api_key", scopes=frozenset(api_key.scopes))
 
 
-async def _db_now(session: AsyncSession) -> datetime:
-    now = await session.scalar(text("SELECT now()"))
-    assert isinstance(now, datetime)
-    return now
-
-
 async def authenticate_password(
     session: AsyncSession,
     *,
@@ -137,7 +132,7 @@ async def authenticate_password(
     """Check a login; count failures and lock the account for a while after too many."""
     username = username.strip()[:64]
     user = await session.scalar(select(AppUser).where(AppUser.username == username))
-    now = await _db_now(session)
+    now = await database_now(session)
     if user is not None and user.login_locked_until and user.login_locked_until > now:
         verify_password(password, None)
         await _audit_login(
@@ -193,7 +188,7 @@ async def open_session(
 ) -> tuple[str, UserSession]:
     """A new session with a new random token (never reuses one: no session fixation)."""
     token = new_token()
-    now = await _db_now(session)
+    now = await database_now(session)
     row = UserSession(
         token_hash=token_digest(token),
         user_id=user.id,

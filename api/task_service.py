@@ -7,8 +7,6 @@ whose audited activity records it.
 
 from __future__ import annotations
 
-import asyncio
-import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -20,6 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, conflict, forbidden, not_found, unavailable
 from api.security import Principal, active_delegators, groups_of
+from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppUser, AuditEntry, ESignature, Outbox, Task, TaskDecision
 from erp.passwords import verify_password
@@ -43,9 +42,6 @@ from schemas.human_task import (
 from workflows.human_task import refusal
 
 _STATUS_OF_REFUSAL = {"Conflict": 409, "Invalid": 422, "Forbidden": 403, "NotReady": 409}
-# the inbox row is written a moment before the task's workflow learns its id: wait that out
-_NOT_READY_RETRIES = 25
-_NOT_READY_PAUSE = 0.2
 
 
 def task_out(task: Task) -> TaskOut:
@@ -490,19 +486,10 @@ async def _send_decision(
 ) -> DecisionResult:
     handle = client.get_workflow_handle(task.workflow_id)
     try:
-        for _ in range(_NOT_READY_RETRIES):
-            try:
-                return await handle.execute_update(
-                    "decide", request, id=f"decision-{uuid.uuid4()}", result_type=DecisionResult
-                )
-            except WorkflowUpdateFailedError as err:
-                cause = err.cause
-                if not (isinstance(cause, ApplicationError) and cause.type == "NotReady"):
-                    raise
-                await asyncio.sleep(_NOT_READY_PAUSE)
-        return await handle.execute_update(
-            "decide", request, id=f"decision-{uuid.uuid4()}", result_type=DecisionResult
+        result: DecisionResult = await update_when_ready(
+            handle, "decide", request, result_type=DecisionResult
         )
+        return result
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_OF_REFUSAL:

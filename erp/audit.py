@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp.db import database_now
 from erp.models import AuditEntry
 
 GENESIS_HASH = "0" * 64
@@ -127,8 +128,7 @@ async def append_audit(session: AsyncSession, record: AuditRecord) -> AuditEntry
     await session.flush()  # business rows first, so their ids are known and the lock is short
     await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
     prev = await session.scalar(select(AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1))
-    recorded_at = await session.scalar(text("SELECT clock_timestamp()"))
-    assert isinstance(recorded_at, datetime)
+    recorded_at = await database_now(session)
     entry = AuditEntry(
         recorded_at=recorded_at,
         actor=record.actor,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -18,3 +21,10 @@ def make_engine(database_url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 def make_session_factory(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+async def database_now(session: AsyncSession) -> datetime:
+    """The database's clock, the one time every record is stamped with."""
+    now = await session.scalar(text("SELECT clock_timestamp()"))
+    assert isinstance(now, datetime)
+    return now

@@ -53,12 +53,13 @@ def inbox_query(
     if process_id:
         query = query.where(Task.process_id == process_id)
     if text:
-        query = query.where(Task.title.ilike(f"%{_escape_like(text)}%", escape="\\"))
+        query = query.where(Task.title.ilike(f"%{escape_like(text)}%", escape="\\"))
     is_late = case((Task.due_at < func.now(), literal(0)), else_=literal(1))
     return query.order_by(is_late, Task.due_at.asc().nulls_last(), Task.id)
 
 
-def _escape_like(value: str) -> str:
+def escape_like(value: str) -> str:
+    """`value` escaped for LIKE, so it matches literally (with escape backslash)."""
     return value.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
@@ -69,7 +70,7 @@ async def process_timeline(session: AsyncSession, process_id: str) -> list[Audit
         .where(
             or_(
                 AuditEntry.workflow_id == process_id,
-                AuditEntry.workflow_id.like(_escape_like(process_id) + ".%", escape="\\"),
+                AuditEntry.workflow_id.like(escape_like(process_id) + ".%", escape="\\"),
                 and_(AuditEntry.entity_type == "process", AuditEntry.entity_id == process_id),
             )
         )
@@ -114,7 +115,7 @@ async def process_signatures(session: AsyncSession, process_id: str) -> list[ESi
     """Every electronic signature given in a process's human tasks."""
     rows = await session.scalars(
         select(ESignature)
-        .where(ESignature.workflow_id.like(_escape_like(process_id) + ".%", escape="\\"))
+        .where(ESignature.workflow_id.like(escape_like(process_id) + ".%", escape="\\"))
         .order_by(ESignature.id)
     )
     return list(rows)
