@@ -96,6 +96,7 @@ class ChangeControlWorkflow:
         self._approved = False
         self._review: asyncio.Future[Triage | None] | None = None
         self._withdrawal: WithdrawRequest | None = None
+        self._withdrawal_recorded = False
         self._status = "registered"
         self._status_changes = 0
         self._triages = 0  # triage decisions recorded (accepted ones)
@@ -122,6 +123,7 @@ class ChangeControlWorkflow:
                 else ("withdrawn before approval")
             )
             await self._set_status("withdrawn", why)
+            self._withdrawal_recorded = True
             if withdrawal is None:
                 raise
             await workflow.wait_condition(workflow.all_handlers_finished)
@@ -145,7 +147,11 @@ class ChangeControlWorkflow:
         self._withdrawal = request
         assert self._review is not None
         self._review.cancel()
-        await workflow.wait_condition(lambda: self._status == "withdrawn")
+        if workflow.patched("withdrawal-answered-when-recorded"):
+            # answer once the withdrawal is in the ERP, so whoever asked sees it there
+            await workflow.wait_condition(lambda: self._withdrawal_recorded)
+        else:  # runs that withdrew before this patch answered as soon as the step began
+            await workflow.wait_condition(lambda: self._status == "withdrawn")
         return self._result()
 
     @withdraw.validator

@@ -260,10 +260,12 @@ async def test_rejection_returns_for_revision_and_revisions_are_kept(
     assert change.status == "withdrawn" and change.revision == 2
 
 
-async def test_withdrawal_before_approval_cancels_cleanly(time_skipping_env, sessions, task_queue):
-    env = time_skipping_env
+async def test_withdrawal_before_approval_cancels_cleanly(dev_env, sessions, task_queue):
+    # cancellation races are tried on the real server: the time-skipping test server can refuse
+    # a cancel of an activity that has just completed and leave the run stuck
+    env = dev_env
     await seed_small_master_data(sessions)
-    pid = "cr-withdraw"
+    pid = f"cr-withdraw-{task_queue}"
     async with build_worker(env.client, task_queue, sessions):
         handle = await start(env, task_queue, pid)
         await decide(env.client, pid, "triage-1", "bob", "accept", ["qa"], **TRIAGE)
@@ -291,7 +293,7 @@ async def test_overdue_assessment_escalates(time_skipping_env, sessions, task_qu
     await seed_small_master_data(sessions)
     pid = "cr-late"
     async with build_worker(env.client, task_queue, sessions):
-        handle = await start(env, task_queue, pid)
+        await start(env, task_queue, pid)
         await decide(env.client, pid, "triage-1", "bob", "accept", ["qa"], **TRIAGE)
         await decide(
             env.client, pid, "assess-qa-r1", "carol", "acceptable", ["qa"], assessment="ok"
@@ -308,9 +310,6 @@ async def test_overdue_assessment_escalates(time_skipping_env, sessions, task_qu
 
         task = await eventually(escalated, what="assessment escalated")
         assert task.candidate_groups == ["ra", "qa-manager"] and task.status == "open"
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
-            await handle.result()
 
 
 async def test_triage_naming_an_unknown_implementer_is_asked_again(
@@ -320,7 +319,7 @@ async def test_triage_naming_an_unknown_implementer_is_asked_again(
     await seed_small_master_data(sessions)
     pid = "cr-nobody"
     async with build_worker(env.client, task_queue, sessions):
-        handle = await start(env, task_queue, pid)
+        await start(env, task_queue, pid)
         await decide(
             env.client,
             pid,
@@ -334,9 +333,6 @@ async def test_triage_naming_an_unknown_implementer_is_asked_again(
         async with sessions() as session:
             task = await session.get_one(Task, second)
         assert "nobody" in task.spec["context"]["Triage note"]
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
-            await handle.result()
 
 
 async def _change_status(sessions, pid: str, status: str):
@@ -394,7 +390,7 @@ async def test_an_effective_change_is_respected_by_supply_rules(
         ),
     )
     async with build_worker(env.client, task_queue, sessions):
-        handle = await env.client.start_workflow(
+        await env.client.start_workflow(
             ChangeControlWorkflow.run, request, id=pid, task_queue=task_queue
         )
         await through_assessment(env.client, pid, 1, 1)
@@ -402,10 +398,6 @@ async def test_an_effective_change_is_respected_by_supply_rules(
         for n in (1, 2):
             await decide(env.client, pid, f"implement-{n}-round1", "ivan", "done", evidence="done")
         await eventually(lambda: _change_status(sessions, pid, "verification"), what="effective")
-        # end it while the worker runs: a run left waiting would hold the shared test clock
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
-            await handle.result()
     async with sessions() as session:
         refused = await supplier_refusal(
             session, supplier_code="SUP-A", part_number="TUB-100", on=date.today()
@@ -415,14 +407,12 @@ async def test_an_effective_change_is_respected_by_supply_rules(
     assert obsolete == "TUB-100 revision B is obsolete, not effective"
 
 
-async def test_withdrawal_at_any_moment_leaves_nothing_open(
-    time_skipping_env, sessions, task_queue
-):
-    env = time_skipping_env
+async def test_withdrawal_at_any_moment_leaves_nothing_open(dev_env, sessions, task_queue):
+    env = dev_env
     await seed_small_master_data(sessions)
     async with build_worker(env.client, task_queue, sessions):
         for n, delay in enumerate((0.0, 0.02, 0.05, 0.1, 0.3)):
-            handle = await start(env, task_queue, f"cr-race-{n}")
+            handle = await start(env, task_queue, f"cr-race-{n}-{task_queue}")
             await asyncio.sleep(delay)
             await handle.cancel()
             with pytest.raises(WorkflowFailureError):
@@ -446,7 +436,7 @@ async def test_triage_can_return_a_request_and_it_comes_back_for_triage(
     await seed_small_master_data(sessions)
     pid = "cr-returned"
     async with build_worker(env.client, task_queue, sessions):
-        handle = await start(env, task_queue, pid)
+        await start(env, task_queue, pid)
         await decide(
             env.client,
             pid,
@@ -470,6 +460,3 @@ async def test_triage_can_return_a_request_and_it_comes_back_for_triage(
         async with sessions() as session:
             change = await session.get_one(ChangeRequest, pid)
         assert change.revision == 2 and change.requested_effective_on == date(2030, 1, 31)
-        await handle.cancel()
-        with pytest.raises(WorkflowFailureError):
-            await handle.result()
