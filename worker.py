@@ -18,15 +18,31 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
 from activities.change_control import ChangeControlActivities
+from activities.customer_order import CustomerOrderActivities
 from activities.human_task import HumanTaskActivities
 from activities.process import ProcessActivities
+from activities.production import WorkOrderActivities
+from activities.purchase import PurchaseActivities
+from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
 from workflows.change_control import ChangeControlWorkflow
 from workflows.human_task import HumanTaskWorkflow
+from workflows.procure_to_deliver import ProcureToDeliverWorkflow
+from workflows.purchase import PurchaseWorkflow
+from workflows.shipment import ShipmentWorkflow
+from workflows.work_order import WorkOrderWorkflow
 
-WORKFLOWS: Sequence[type] = (HumanTaskWorkflow, ApprovalRequestWorkflow, ChangeControlWorkflow)
+WORKFLOWS: Sequence[type] = (
+    HumanTaskWorkflow,
+    ApprovalRequestWorkflow,
+    ChangeControlWorkflow,
+    PurchaseWorkflow,
+    WorkOrderWorkflow,
+    ShipmentWorkflow,
+    ProcureToDeliverWorkflow,
+)
 
 
 def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
@@ -48,6 +64,11 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         human.cancel_task,
         process.register_process,
         process.update_process,
+        # procure-to-deliver: each activities class lists its own
+        *PurchaseActivities(session_factory).activities(),
+        *WorkOrderActivities(session_factory).activities(),
+        *ShipmentActivities(session_factory).activities(),
+        *CustomerOrderActivities(session_factory).activities(),
     ]
 
 

@@ -150,12 +150,28 @@ class AslEntry(Base):
 
 
 class PurchaseOrder(Base):
+    """A requisition that becomes a purchase order once approved and issued (one row throughout:
+    statuses requisition → approved → issued → confirmed → partially_received → received →
+    closed, or rejected / cancelled)."""
+
     __tablename__ = "purchase_order"
     id: Mapped[int] = mapped_column(primary_key=True)
     number: Mapped[str] = mapped_column(String(40), unique=True)
     supplier_id: Mapped[int] = mapped_column(ForeignKey("supplier.id"), index=True)
     status: Mapped[str] = mapped_column(String(30), default="draft")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    process_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    amount: Mapped[Decimal] = mapped_column(Numeric(14, 2), default=Decimal(0))
+    currency: Mapped[str] = mapped_column(String(3), default="EUR")
+    due_on: Mapped[date | None] = mapped_column(Date)
+    promised_on: Mapped[date | None] = mapped_column(Date)  # the supplier's confirmation
+    supplier_reference: Mapped[str] = mapped_column(String(60), default="")
+    asn_reference: Mapped[str] = mapped_column(String(60), default="")
+    customer_order_id: Mapped[int | None] = mapped_column(ForeignKey("customer_order.id"))
+    approved_at: Mapped[datetime | None] = mapped_column(TZ)
+    issued_at: Mapped[datetime | None] = mapped_column(TZ)
+    closed_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 class PurchaseOrderLine(Base):
@@ -167,14 +183,32 @@ class PurchaseOrderLine(Base):
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4))
     received_quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
     due_on: Mapped[date | None] = mapped_column(Date)
+    line_no: Mapped[int] = mapped_column(default=1)
+    unit_price: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    uom: Mapped[str] = mapped_column(String(10), default="ea")
+
+
+LOT_STATUSES = (
+    "QUARANTINE",
+    "RELEASED",
+    "ON_HOLD",
+    "REJECTED",
+    "CONSUMED",
+    "SHIPPED",
+    "RECALLED",
+    "EXPIRED",
+)
 
 
 class Lot(Base):
+    """A lot: its status follows the machine in table lot_status_transition, which a trigger
+    enforces; its quantity is on hand, decremented only by inventory movements (erp/supply.py)."""
+
     __tablename__ = "lot"
     __table_args__ = (
         CheckConstraint(
             "status IN ('QUARANTINE', 'RELEASED', 'ON_HOLD', 'REJECTED', 'CONSUMED', 'SHIPPED',"
-            " 'RECALLED')",
+            " 'RECALLED', 'EXPIRED')",
             name="status",
         ),
         CheckConstraint("quantity >= 0", name="quantity_not_negative"),
@@ -192,6 +226,16 @@ class Lot(Base):
     expires_on: Mapped[date | None] = mapped_column(Date)
     hold_reason: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    # set together with status; the trigger copies them into lot_status_change
+    status_reason: Mapped[str] = mapped_column(Text, default="")
+    status_changed_by: Mapped[str] = mapped_column(String(64), default="system")
+    status_process_id: Mapped[str | None] = mapped_column(String(200))
+    origin: Mapped[str] = mapped_column(String(20), default="stock")  # receipt | production | stock
+    purchase_order_line_id: Mapped[int | None] = mapped_column(
+        ForeignKey("purchase_order_line.id"), index=True
+    )
+    work_order_id: Mapped[int | None] = mapped_column(ForeignKey("work_order.id"), index=True)
+    received_quantity: Mapped[Decimal | None] = mapped_column(Numeric(14, 4))  # as created
 
 
 class WorkOrder(Base):
@@ -203,6 +247,13 @@ class WorkOrder(Base):
     quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4))
     status: Mapped[str] = mapped_column(String(20), default="planned")
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    process_id: Mapped[str | None] = mapped_column(String(200), unique=True)
+    requested_by: Mapped[str | None] = mapped_column(String(64))
+    due_on: Mapped[date | None] = mapped_column(Date)
+    produced_quantity: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))
+    customer_order_id: Mapped[int | None] = mapped_column(ForeignKey("customer_order.id"))
+    released_at: Mapped[datetime | None] = mapped_column(TZ)
+    closed_at: Mapped[datetime | None] = mapped_column(TZ)
 
 
 OPEN_PO_STATUSES = ("draft", "issued", "confirmed", "partially_received")

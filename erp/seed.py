@@ -34,6 +34,8 @@ GROUPS: dict[str, str] = {
     "ccb": "Change control board",
     "ra": "Regulatory affairs",
     "systems": "Integrated systems (MES, LIMS, ERP)",
+    "purchasing-manager": "Purchasing managers",
+    "finance": "Finance approvers",
 }
 
 # username, printed name, e-mail, groups
@@ -48,6 +50,8 @@ USERS: list[tuple[str, str, str, list[str]]] = [
     ("grace", "Grace Kim", "grace@example.com", ["warehouse"]),
     ("heidi", "Heidi Novak", "heidi@example.com", ["qc"]),
     ("ivan", "Ivan Petrov", "ivan@example.com", ["production"]),
+    ("judy", "Judy Haas", "judy@example.com", ["buyer", "purchasing-manager"]),
+    ("ken", "Ken Watanabe", "ken@example.com", ["finance"]),
 ]
 
 
@@ -58,8 +62,13 @@ async def seed_demo(
     async with sessions() as session, session.begin():
         if await session.scalar(select(AppUser.id).where(AppUser.username == "admin")):
             return False
-        groups = {name: AppGroup(name=name, description=d) for name, d in GROUPS.items()}
-        session.add_all(groups.values())
+        # migrations create the groups their reference data names (e.g. the DoA matrix)
+        existing = {g.name: g for g in await session.scalars(select(AppGroup))}
+        groups = {
+            name: existing.get(name) or AppGroup(name=name, description=d)
+            for name, d in GROUPS.items()
+        }
+        session.add_all(g for name, g in groups.items() if name not in existing)
         password_hash = hash_password(DEMO_PASSWORD)
         for username, name, email, member_of in USERS:
             user = AppUser(
@@ -77,7 +86,13 @@ async def seed_demo(
             ApiKey(
                 name="demo-mes",
                 key_hash=token_digest(DEMO_API_KEY),
-                scopes=["processes:start", "processes:read", "events:send", "tasks:read"],
+                scopes=[
+                    "processes:start",
+                    "processes:read",
+                    "events:send",
+                    "tasks:read",
+                    "lots:read",
+                ],
                 user_id=mes.id,
             )
         )

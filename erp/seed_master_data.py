@@ -1,6 +1,7 @@
 """Demo master data: one product family of a medical-device maker, loaded by `seed_demo()`.
 
 A single-use infusion set (IS-2000, device class II) with its components, BOM, routing,
+and a serialised volumetric infusion pump (IP-3000) with three sub-assemblies;
 controlled documents, suppliers with ISO 13485 certificates, the approved supplier list, open
 purchase orders, lots in stock and work orders. Every name is invented. Dates are relative to the
 day the demo is first started, so certificates, expiries and due dates stay believable: one
@@ -29,6 +30,7 @@ from erp.master_data import (
     SupplierCertificate,
     WorkOrder,
 )
+from erp.supply import Customer, SerialNumber
 
 # GS1's own documentation example company prefix: it belongs to no device maker.
 GS1_EXAMPLE_COMPANY_PREFIX = "0614141"
@@ -48,6 +50,7 @@ def gtin14(indicator: str, company_prefix: str, item_reference: str) -> str:
 
 
 FINISHED_GOOD = "IS-2000"
+SERIALISED_GOOD = "IP-3000"
 
 
 @dataclass(frozen=True)
@@ -61,6 +64,7 @@ class Part:
     device_class: str = "none"
     gtin: str | None = None
     uom: str = "ea"
+    serial_controlled: bool = False
 
 
 PARTS: tuple[Part, ...] = (
@@ -117,11 +121,45 @@ PARTS: tuple[Part, ...] = (
         shelf_life_days=730,
         storage_condition="15–30 °C, 30–60 % RH",
     ),
+    Part(
+        SERIALISED_GOOD,
+        "Volumetric infusion pump, single channel, mains and battery",
+        (("A", "effective", 700),),
+        shelf_life_days=None,
+        device_class="II",
+        gtin=gtin14("0", GS1_EXAMPLE_COMPANY_PREFIX, "30001"),
+        serial_controlled=True,
+        storage_condition="-20–50 °C, 10–90 % RH non-condensing",
+    ),
+    Part(
+        "PB-0710",
+        "Pump controller board, assembled, flashed and functionally tested",
+        (("A", "obsolete", 900), ("B", "effective", 500)),
+        shelf_life_days=None,
+        storage_condition="ESD protected, 15–30 °C",
+    ),
+    Part(
+        "HS-0720",
+        "Pump housing set, PC/ABS V-0, front and rear shell",
+        (("A", "effective", 700),),
+        shelf_life_days=None,
+    ),
+    Part(
+        "MT-0730",
+        "Peristaltic pumping mechanism with stepper motor and occlusion sensor",
+        (("A", "effective", 700),),
+        shelf_life_days=None,
+    ),
 )
 
-# (component, quantity, uom) per finished-good revision
-BOM: dict[str, tuple[tuple[str, str, str], ...]] = {
-    "B": (
+# (component, quantity, uom) per (finished good, revision)
+BOM: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
+    (SERIALISED_GOOD, "A"): (
+        ("PB-0710", "1", "ea"),
+        ("HS-0720", "1", "ea"),
+        ("MT-0730", "1", "ea"),
+    ),
+    (FINISHED_GOOD, "B"): (
         ("SP-0440", "1", "ea"),
         ("DC-0330", "1", "ea"),
         ("TB-0150", "1.60", "m"),
@@ -130,7 +168,7 @@ BOM: dict[str, tuple[tuple[str, str, str], ...]] = {
         ("PK-0550", "1", "ea"),
         ("LB-0660", "1", "ea"),
     ),
-    "C": (
+    (FINISHED_GOOD, "C"): (
         ("SP-0440", "1", "ea"),
         ("DC-0330", "1", "ea"),
         ("TB-0150", "1.55", "m"),
@@ -258,6 +296,13 @@ DOCUMENTS: tuple[Doc, ...] = (
         (FINISHED_GOOD, "LB-0660"),
     ),
     Doc(
+        "SPEC-IP-3000",
+        "Infusion pump IP-3000, device specification (IEC 60601-2-24)",
+        "specification",
+        (("02", "effective", 700),),
+        (SERIALISED_GOOD, "PB-0710", "HS-0720", "MT-0730"),
+    ),
+    Doc(
         "IFU-IS-2000",
         "Infusion set IS-2000, instructions for use",
         "ifu",
@@ -350,6 +395,20 @@ SUPPLIERS: tuple[Vendor, ...] = (
         (("ISO 13485:2016", "QMS-13485-30448", 820),),
         ((FINISHED_GOOD, "approved", 1310, "EO sterilisation, cycle validated to ISO 11135"),),
     ),
+    Vendor(
+        "SUP-0007",
+        "Taurus Electronics Manufacturing s.r.o.",
+        "CZ",
+        (("ISO 13485:2016", "QMS-13485-81226", 540),),
+        (("PB-0710", "approved", 600, ""), ("MT-0730", "approved", 600, "")),
+    ),
+    Vendor(
+        "SUP-0008",
+        "Ostrava Precision Moulding a.s.",
+        "CZ",
+        (("ISO 13485:2016", "QMS-13485-81931", 380),),
+        (("HS-0720", "approved", 700, ""),),
+    ),
 )
 
 # (sequence, supplier, status, [(part, quantity, received, due in days)])
@@ -416,10 +475,29 @@ LOTS: tuple[StockLot, ...] = (
         hold_reason="Pouch seal strength below specification in 2 of 32 peel tests; under investigation",
     ),
     StockLot(FINISHED_GOOD, "5000", "QUARANTINE", 6),  # awaiting EO sterilisation and release
+    StockLot("PB-0710", "40", "RELEASED", 60, "SUP-0007", "TEM"),
+    StockLot("HS-0720", "60", "RELEASED", 80, "SUP-0008", "OPM"),
+    StockLot("MT-0730", "25", "RELEASED", 50, "SUP-0007", "TEM"),
+    StockLot(SERIALISED_GOOD, "5", "RELEASED", 40),  # serials IP3-000001 … 000005
 )
 
 # (sequence, quantity, status) of work orders for the effective finished-good revision
 WORK_ORDERS: tuple[tuple[int, str, str], ...] = ((31, "5000", "released"), (32, "10000", "planned"))
+
+
+# code, name, country, e-mail, minimum remaining shelf life (days) the customer accepts
+CUSTOMERS: tuple[tuple[str, str, str, str, int], ...] = (
+    (
+        "CUS-0001",
+        "St. Aurelia Hospital, Central Pharmacy",
+        "DE",
+        "pharmacy@st-aurelia.example",
+        365,
+    ),
+    ("CUS-0002", "Meridian Medical Distribution B.V.", "NL", "orders@meridian-med.example", 540),
+    ("CUS-0003", "Clínica Santa Lucía", "ES", "compras@santalucia.example", 180),
+    ("CUS-0004", "Hudson Valley Health Network", "US", "supply@hvhn.example", 365),
+)
 
 
 def _dated(today: date, days_ago: int | None) -> date | None:
@@ -461,7 +539,7 @@ async def seed_master_data(session: AsyncSession) -> dict[str, int]:
                 shelf_life_days=part.shelf_life_days,
                 storage_condition=part.storage_condition,
                 lot_controlled=True,
-                serial_controlled=False,
+                serial_controlled=part.serial_controlled,
                 status=status,
                 effective_on=effective_on,
                 obsolete_on=obsolete_on,
@@ -474,12 +552,12 @@ async def seed_master_data(session: AsyncSession) -> dict[str, int]:
 
     bom_lines = [
         BomLine(
-            item_id=items[FINISHED_GOOD, rev].id,
+            item_id=items[good, rev].id,
             component_part_number=component,
             quantity=Decimal(quantity),
             uom=uom,
         )
-        for rev, lines in BOM.items()
+        for (good, rev), lines in BOM.items()
         for component, quantity, uom in lines
     ]
     routing = [
@@ -591,7 +669,23 @@ async def seed_master_data(session: AsyncSession) -> dict[str, int]:
         )
         for seq, quantity, status in WORK_ORDERS
     ]
-    session.add_all([*order_lines, *lots, *work_orders])
+    customers = [
+        Customer(code=code, name=name, country=country, email=email, min_shelf_life_days=days)
+        for code, name, country, email, days in CUSTOMERS
+    ]
+    session.add_all([*order_lines, *lots, *work_orders, *customers])
+    await session.flush()
+    serials = [
+        SerialNumber(
+            lot_id=lot.id,
+            serial=f"IP3-{n:06d}",
+            udi=f"(01){effective[lot.part_number].gtin}(10){lot.lot_number}(21)IP3-{n:06d}",
+        )
+        for lot in lots
+        if lot.part_number == SERIALISED_GOOD
+        for n in range(1, int(lot.quantity) + 1)
+    ]
+    session.add_all(serials)
     await session.flush()
 
     return {
@@ -607,4 +701,6 @@ async def seed_master_data(session: AsyncSession) -> dict[str, int]:
         "purchase_order_lines": len(order_lines),
         "lots": len(lots),
         "work_orders": len(work_orders),
+        "customers": len(customers),
+        "serial_numbers": len(serials),
     }

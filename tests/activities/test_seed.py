@@ -24,6 +24,7 @@ from erp.master_data import (
 )
 from erp.models import AppUser, AuditEntry
 from erp.seed import seed_demo
+from erp.supply import Customer, SerialNumber
 
 TABLES = {
     "items": Item,
@@ -38,21 +39,25 @@ TABLES = {
     "purchase_order_lines": PurchaseOrderLine,
     "lots": Lot,
     "work_orders": WorkOrder,
+    "customers": Customer,
+    "serial_numbers": SerialNumber,
 }
 
 EXPECTED = {
-    "items": 12,
-    "bom_lines": 14,
+    "items": 17,
+    "bom_lines": 17,
     "routing_steps": 6,
-    "documents": 24,
-    "document_items": 16,
-    "suppliers": 6,
-    "supplier_certificates": 7,
-    "asl_entries": 10,
+    "documents": 25,
+    "document_items": 20,
+    "suppliers": 8,
+    "supplier_certificates": 9,
+    "asl_entries": 13,
     "purchase_orders": 5,
     "purchase_order_lines": 8,
-    "lots": 12,
+    "lots": 16,
     "work_orders": 2,
+    "customers": 4,
+    "serial_numbers": 5,
 }
 
 
@@ -127,7 +132,12 @@ async def test_seed_demo_loads_master_data_once(sessions):
     assert wo_statuses == {"planned", "released"}
     assert {lot.status for lot in lots} == {"QUARANTINE", "RELEASED", "ON_HOLD"}
     assert all(lot.hold_reason for lot in lots if lot.status == "ON_HOLD")
-    assert all(lot.expires_on and lot.expires_on > today for lot in lots)
+    shelf_lives = {i.part_number: i.shelf_life_days for i in items}
+    assert all(
+        lot.expires_on and lot.expires_on > today for lot in lots if shelf_lives[lot.part_number]
+    )
+    pumps = [i for i in items if i.part_number == "IP-3000"]
+    assert pumps and all(i.serial_controlled and i.gtin for i in pumps)
     assert {lot.part_number for lot in lots} == {i.part_number for i in items}
 
     assert await seed_demo(sessions) is False

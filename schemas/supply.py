@@ -1,0 +1,193 @@
+"""Procure-to-deliver payloads: what starts each process, the external events each accepts, and
+what each returns. Workflows, activities and the API all use these."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationInfo, field_validator
+
+PartNumber = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
+Code = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
+Quantity = Field(gt=0, max_digits=14, decimal_places=4)
+
+
+class PurchaseLine(BaseModel):
+    part_number: str = PartNumber
+    quantity: Decimal = Quantity
+    unit_price: Decimal = Field(ge=0, max_digits=14, decimal_places=4)
+
+
+class PurchaseRequest(BaseModel):
+    """Start a purchase: a requisition for one supplier; approval follows the DoA matrix."""
+
+    process_id: str = ""  # set by the API (or the parent workflow) before the start
+    requester: str = ""
+    supplier_code: str = Code
+    lines: list[PurchaseLine] = Field(min_length=1, max_length=50)
+    due_on: date
+    buyer_note: str = Field("", max_length=2000)
+    customer_order: str | None = None  # the customer order this buys for (parent process)
+    external_id: str | None = Field(None, max_length=200)
+
+
+class PurchaseResult(BaseModel):
+    process_id: str
+    number: str
+    status: str  # received | rejected | cancelled
+    lots: list[str] = []  # lot numbers received
+    released_lots: list[str] = []
+    held_lots: list[str] = []
+
+
+class WorkOrderRequest(BaseModel):
+    """Start a work order for a finished part (its effective revision is made)."""
+
+    process_id: str = ""
+    requester: str = ""
+    part_number: str = PartNumber
+    quantity: Decimal = Quantity
+    due_on: date
+    customer_order: str | None = None
+    external_id: str | None = Field(None, max_length=200)
+
+
+class WorkOrderResult(BaseModel):
+    process_id: str
+    number: str
+    status: str  # released | rejected | cancelled
+    lot_number: str | None = None  # the finished lot
+    quantity: Decimal = Decimal(0)
+    serials: int = 0
+
+
+class ShipmentLineRequest(BaseModel):
+    part_number: str = PartNumber
+    quantity: Decimal = Quantity
+
+
+class ShipmentRequest(BaseModel):
+    """Ship released finished goods to a customer (the consignee)."""
+
+    process_id: str = ""
+    requester: str = ""
+    customer_code: str = Code
+    lines: list[ShipmentLineRequest] = Field(min_length=1, max_length=50)
+    customer_order: str | None = None
+    expected_transit_days: int = Field(5, ge=1, le=90)
+    external_id: str | None = Field(None, max_length=200)
+
+
+class ShipmentResult(BaseModel):
+    process_id: str
+    number: str
+    status: str  # delivered | cancelled
+    lots: list[str] = []
+
+
+class ProcureToDeliverRequest(BaseModel):
+    """A customer order: check stock, purchase what is short, produce, ship, deliver."""
+
+    process_id: str = ""
+    requester: str = ""
+    customer_code: str = Code
+    part_number: str = PartNumber
+    quantity: Decimal = Quantity
+    due_on: date
+    customer_reference: str = Field("", max_length=100)
+    external_id: str | None = Field(None, max_length=200)
+
+
+class ProcureToDeliverResult(BaseModel):
+    process_id: str
+    number: str
+    status: str  # delivered | cancelled | failed
+    purchases: list[str] = []
+    work_order: str | None = None
+    shipment: str | None = None
+
+
+# ---------------------------------------------------------------- external events
+# Each arrives as `POST /api/v1/processes/{id}/events/{event}` and reaches the workflow as the
+# update "event" with a ProcessEvent. A repeated event_id returns the first answer unchanged.
+
+
+class SupplierConfirmation(BaseModel):
+    """event `supplier-confirmed`: the supplier accepted the PO and promised a date."""
+
+    promised_on: date
+    supplier_reference: str = Field("", max_length=60)
+
+
+class AdvanceShipNotice(BaseModel):
+    """event `asn`: the supplier shipped; the goods are expected on `expected_on`."""
+
+    asn_reference: str = Field(min_length=1, max_length=60)
+    expected_on: date
+    carrier: str = Field("", max_length=60)
+
+
+class GoodsReceipt(BaseModel):
+    """event `goods-received`: goods counted in at receiving; one receipt makes one lot in
+    QUARANTINE. The supplier's lot and dates may come from a GS1 label (the API parses it)."""
+
+    part_number: str = PartNumber
+    quantity: Decimal = Quantity
+    supplier_lot: str = Field(min_length=1, max_length=60)
+    manufactured_on: date | None = None
+    expires_on: date | None = None
+    gs1: str = Field("", max_length=200)  # the label as scanned, kept with the receipt
+
+    @field_validator("expires_on")
+    @classmethod
+    def _after_manufacture(cls, value: date | None, info: ValidationInfo) -> date | None:
+        made = info.data.get("manufactured_on")
+        if value is not None and made is not None and value <= made:
+            raise ValueError("the expiry date must be after the manufacture date")
+        return value
+
+
+class DeliveryConfirmation(BaseModel):
+    """event `delivered`: the consignee received the shipment."""
+
+    delivered_on: date
+    received_by: str = Field("", max_length=200)
+    note: str = Field("", max_length=2000)
+
+
+EVENTS: dict[str, dict[str, type[BaseModel]]] = {
+    "purchase": {
+        "supplier-confirmed": SupplierConfirmation,
+        "asn": AdvanceShipNotice,
+        "goods-received": GoodsReceipt,
+    },
+    "shipment": {"delivered": DeliveryConfirmation},
+}
+
+# Which people may send an event by hand (systems need the scope events:send).
+EVENT_GROUPS: dict[str, tuple[str, ...]] = {
+    "supplier-confirmed": ("buyer", "purchasing-manager"),
+    "asn": ("buyer", "purchasing-manager", "warehouse"),
+    "goods-received": ("warehouse",),
+    "delivered": ("warehouse", "buyer"),
+}
+
+
+class ProcessEvent(BaseModel):
+    """The update "event": an external event after the API checked its data and its sender."""
+
+    event: str
+    event_id: str = Field(min_length=1, max_length=200)
+    sent_by: str
+    data: dict[str, Any]
+
+
+class EventResult(BaseModel):
+    process_id: str
+    event: str
+    event_id: str
+    repeated: bool = False  # True when this event_id was seen before: nothing changed
+    message: str
+    data: dict[str, str] = {}  # e.g. the lot number a receipt created
