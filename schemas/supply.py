@@ -3,7 +3,7 @@ what each returns. Workflows, activities and the API all use these."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -191,3 +191,59 @@ class EventResult(BaseModel):
     repeated: bool = False  # True when this event_id was seen before: nothing changed
     message: str
     data: dict[str, str] = {}  # e.g. the lot number a receipt created
+
+
+# ---------------------------------------------------------------- trace (erp/trace.py)
+
+
+class TraceLot(BaseModel):
+    lot_number: str
+    part_number: str
+    revision: str
+    status: str
+    quantity: Decimal  # on hand now
+    supplier_code: str | None = None
+    supplier_lot: str | None = None
+    expires_on: date | None = None
+    depth: int  # 0 for the lot traced from
+
+
+class TraceEdge(BaseModel):
+    """parent lot → child lot: `quantity` of the parent went into the child."""
+
+    parent: str
+    child: str
+    quantity: Decimal
+    work_order: str | None = None
+
+
+class TraceShipment(BaseModel):
+    shipment: str
+    lot_number: str
+    quantity: Decimal
+    consignee_code: str
+    consignee_name: str
+    shipped_at: datetime | None = None
+    delivered_at: datetime | None = None
+
+
+class TraceResult(BaseModel):
+    """Every lot reached from `root` (forward: what it went into; backward: what it came from),
+    the edges between them, and (forward) the shipments with their consignees at the leaves."""
+
+    root: str
+    direction: str  # forward | backward
+    serial: str | None = None  # when traced from a serial's UDI
+    lots: list[TraceLot]
+    edges: list[TraceEdge]
+    shipments: list[TraceShipment] = []
+
+
+class Gs1Label(BaseModel):
+    """What a GS1 element string (a supplier's label or our UDI) says."""
+
+    gtin: str | None = None
+    lot: str | None = None
+    serial: str | None = None
+    expires_on: date | None = None
+    manufactured_on: date | None = None
