@@ -58,6 +58,7 @@ class Item(Base):
     effective_on: Mapped[date | None] = mapped_column(Date)
     obsolete_on: Mapped[date | None] = mapped_column(Date)
     change_id: Mapped[str | None] = mapped_column(String(200))  # the change that made it
+    standard_cost: Mapped[Decimal] = mapped_column(Numeric(14, 4), default=Decimal(0))  # EUR/uom
 
 
 class BomLine(Base):

@@ -65,6 +65,7 @@ class Part:
     gtin: str | None = None
     uom: str = "ea"
     serial_controlled: bool = False
+    standard_cost: str = "0"  # EUR per unit of measure
 
 
 PARTS: tuple[Part, ...] = (
@@ -75,6 +76,7 @@ PARTS: tuple[Part, ...] = (
         shelf_life_days=1095,
         device_class="II",
         gtin=gtin14("0", GS1_EXAMPLE_COMPANY_PREFIX, "20001"),
+        standard_cost="2.10",
     ),
     Part(
         "TB-0150",
@@ -83,36 +85,42 @@ PARTS: tuple[Part, ...] = (
         shelf_life_days=1825,
         storage_condition="15–30 °C, dry, protected from UV light",
         uom="m",
+        standard_cost="0.42",
     ),
     Part(
         "LC-0110",
         "Luer lock connector, male, rotating collar, polycarbonate",
         (("C", "effective", 900), ("D", "draft", None)),
         shelf_life_days=1825,
+        standard_cost="0.18",
     ),
     Part(
         "RC-0220",
         "Roller clamp, ABS, for 4.1 mm OD tubing",
         (("A", "obsolete", 1700), ("B", "effective", 760)),
         shelf_life_days=1825,
+        standard_cost="0.09",
     ),
     Part(
         "DC-0330",
         "Drip chamber, 20 drops ≈ 1 ml, 15 µm fluid filter",
         (("C", "effective", 1100),),
         shelf_life_days=1825,
+        standard_cost="0.35",
     ),
     Part(
         "SP-0440",
         "Spike with air vent and 0.2 µm air filter, ABS",
         (("B", "effective", 1250),),
         shelf_life_days=1825,
+        standard_cost="0.27",
     ),
     Part(
         "PK-0550",
         "Sterile barrier peel pouch, medical paper / PET-PE film, 320 × 160 mm, EO-permeable",
         (("C", "effective", 540),),
         shelf_life_days=1825,
+        standard_cost="0.11",
     ),
     Part(
         "LB-0660",
@@ -120,6 +128,7 @@ PARTS: tuple[Part, ...] = (
         (("C", "effective", 420),),
         shelf_life_days=730,
         storage_condition="15–30 °C, 30–60 % RH",
+        standard_cost="0.04",
     ),
     Part(
         SERIALISED_GOOD,
@@ -129,6 +138,7 @@ PARTS: tuple[Part, ...] = (
         device_class="II",
         gtin=gtin14("0", GS1_EXAMPLE_COMPANY_PREFIX, "30001"),
         serial_controlled=True,
+        standard_cost="2450.00",
         storage_condition="-20–50 °C, 10–90 % RH non-condensing",
     ),
     Part(
@@ -137,18 +147,21 @@ PARTS: tuple[Part, ...] = (
         (("A", "obsolete", 900), ("B", "effective", 500)),
         shelf_life_days=None,
         storage_condition="ESD protected, 15–30 °C",
+        standard_cost="185.00",
     ),
     Part(
         "HS-0720",
         "Pump housing set, PC/ABS V-0, front and rear shell",
         (("A", "effective", 700),),
         shelf_life_days=None,
+        standard_cost="42.50",
     ),
     Part(
         "MT-0730",
         "Peristaltic pumping mechanism with stepper motor and occlusion sensor",
         (("A", "effective", 700),),
         shelf_life_days=None,
+        standard_cost="310.00",
     ),
 )
 
@@ -540,6 +553,7 @@ async def seed_master_data(session: AsyncSession) -> dict[str, int]:
                 storage_condition=part.storage_condition,
                 lot_controlled=True,
                 serial_controlled=part.serial_controlled,
+                standard_cost=Decimal(part.standard_cost),
                 status=status,
                 effective_on=effective_on,
                 obsolete_on=obsolete_on,

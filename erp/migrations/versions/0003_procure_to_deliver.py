@@ -460,6 +460,12 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_shipment_line_shipment_id"), "shipment_line", ["shipment_id"], unique=False
     )
+    op.add_column(
+        "item",
+        sa.Column(
+            "standard_cost", sa.Numeric(precision=14, scale=4), nullable=False, server_default="0"
+        ),
+    )
     op.add_column("lot", sa.Column("status_reason", sa.Text(), nullable=False, server_default=""))
     op.add_column(
         "lot",
@@ -598,6 +604,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_column("item", "standard_cost")
     op.execute("DROP TRIGGER inventory_movement_guard ON inventory_movement")
     op.execute("DROP FUNCTION inventory_movement_check()")
     op.execute("DROP TRIGGER lot_status_history ON lot")
