@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
@@ -28,9 +28,9 @@ class PurchaseRequest(BaseModel):
     supplier_code: str = Code
     lines: list[PurchaseLine] = Field(min_length=1, max_length=50)
     due_on: date
-    buyer_note: str = Field("", max_length=2000)
+    buyer_note: Annotated[str, Field(max_length=2000)] = ""
     customer_order: str | None = None  # the customer order this buys for (parent process)
-    external_id: str | None = Field(None, max_length=200)
+    external_id: Annotated[str | None, Field(max_length=200)] = None
 
 
 class PurchaseResult(BaseModel):
@@ -51,7 +51,7 @@ class WorkOrderRequest(BaseModel):
     quantity: Decimal = Quantity
     due_on: date
     customer_order: str | None = None
-    external_id: str | None = Field(None, max_length=200)
+    external_id: Annotated[str | None, Field(max_length=200)] = None
 
 
 class WorkOrderResult(BaseModel):
@@ -76,8 +76,8 @@ class ShipmentRequest(BaseModel):
     customer_code: str = Code
     lines: list[ShipmentLineRequest] = Field(min_length=1, max_length=50)
     customer_order: str | None = None
-    expected_transit_days: int = Field(5, ge=1, le=90)
-    external_id: str | None = Field(None, max_length=200)
+    expected_transit_days: Annotated[int, Field(ge=1, le=90)] = 5
+    external_id: Annotated[str | None, Field(max_length=200)] = None
 
 
 class ShipmentResult(BaseModel):
@@ -96,8 +96,8 @@ class ProcureToDeliverRequest(BaseModel):
     part_number: str = PartNumber
     quantity: Decimal = Quantity
     due_on: date
-    customer_reference: str = Field("", max_length=100)
-    external_id: str | None = Field(None, max_length=200)
+    customer_reference: Annotated[str, Field(max_length=100)] = ""
+    external_id: Annotated[str | None, Field(max_length=200)] = None
 
 
 class ProcureToDeliverResult(BaseModel):
@@ -118,7 +118,7 @@ class SupplierConfirmation(BaseModel):
     """event `supplier-confirmed`: the supplier accepted the PO and promised a date."""
 
     promised_on: date
-    supplier_reference: str = Field("", max_length=60)
+    supplier_reference: Annotated[str, Field(max_length=60)] = ""
 
 
 class AdvanceShipNotice(BaseModel):
@@ -126,7 +126,7 @@ class AdvanceShipNotice(BaseModel):
 
     asn_reference: str = Field(min_length=1, max_length=60)
     expected_on: date
-    carrier: str = Field("", max_length=60)
+    carrier: Annotated[str, Field(max_length=60)] = ""
 
 
 class GoodsReceipt(BaseModel):
@@ -153,8 +153,8 @@ class DeliveryConfirmation(BaseModel):
     """event `delivered`: the consignee received the shipment."""
 
     delivered_on: date
-    received_by: str = Field("", max_length=200)
-    note: str = Field("", max_length=2000)
+    received_by: Annotated[str, Field(max_length=200)] = ""
+    note: Annotated[str, Field(max_length=2000)] = ""
 
 
 EVENTS: dict[str, dict[str, type[BaseModel]]] = {
