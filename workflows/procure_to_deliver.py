@@ -1,16 +1,343 @@
-"""ProcureToDeliver (being built for issue #4)."""
+"""Procure-to-deliver for one customer order: check stock, purchase what is short, produce, ship,
+deliver — the children (Purchase, WorkOrder, Shipment) are child workflows with ids under this
+process's id, so one timeline covers them all.
+
+The order is planned again after every purchase or work order: a lot held at incoming inspection,
+a work order that made fewer than asked, or a rejected purchase shows up as a new shortage, and a
+person decides whether to try again or cancel.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from datetime import date, timedelta
+from typing import TypeVar
+
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ChildWorkflowError, FailureError
+from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.supply import ProcureToDeliverRequest, ProcureToDeliverResult
+    from schemas.activities import RegisterProcessInput
+    from schemas.customer_order import (
+        OrderPlan,
+        PlanOrderInput,
+        RegisterOrderInput,
+        RegisterOrderResult,
+        SetOrderStatusInput,
+    )
+    from schemas.human_task import (
+        Candidates,
+        FieldSpec,
+        FieldType,
+        OutcomeSpec,
+        TaskKind,
+        TaskSpec,
+    )
+    from schemas.supply import (
+        ProcureToDeliverRequest,
+        ProcureToDeliverResult,
+        PurchaseRequest,
+        PurchaseResult,
+        ShipmentLineRequest,
+        ShipmentRequest,
+        ShipmentResult,
+        WorkOrderRequest,
+        WorkOrderResult,
+    )
+    from workflows.human_task import human_task, is_cancellation
+
+KIND = "procure-to-deliver"
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+DECISION_SLA = timedelta(days=1)
+PURCHASE_LEAD = timedelta(days=14)  # components are wanted this long before the order is due
+PRODUCTION_LEAD = timedelta(days=3)
+T = TypeVar("T")
+
+
+class OrderStopped(Exception):
+    """A person decided to cancel the order: it ends normally as cancelled."""
 
 
 @workflow.defn(name="ProcureToDeliver")
 class ProcureToDeliverWorkflow:
+    def __init__(self) -> None:
+        self._request: ProcureToDeliverRequest | None = None
+        self._number = ""
+        self._status = "registered"
+        self._status_changes = 0
+        self._rounds = 0
+        self._purchases: list[str] = []
+        self._work_orders: list[str] = []
+        self._shipment: str | None = None
+
     @workflow.run
     async def run(self, request: ProcureToDeliverRequest) -> ProcureToDeliverResult:
-        raise ApplicationError("not built yet", non_retryable=True)
+        self._request = request
+        await self._register(request)
+        try:
+            await self._supply()
+            await self._ship()
+        except OrderStopped as stop:
+            await self._set_status("cancelled", str(stop))
+        except BaseException as err:
+            if is_cancellation(err):  # an administrator cancelled it: record that, then end
+                await asyncio.shield(
+                    asyncio.ensure_future(
+                        self._set_status("cancelled", "cancelled by an administrator")
+                    )
+                )
+            raise
+        else:
+            await self._set_status("delivered", f"delivered by {self._shipment}")
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result()
+
+    @workflow.query(name="status")
+    def status(self) -> ProcureToDeliverResult:
+        return self._result()
+
+    def _result(self) -> ProcureToDeliverResult:
+        assert self._request is not None
+        return ProcureToDeliverResult(
+            process_id=self._pid,
+            number=self._number,
+            status=self._status,
+            purchases=list(self._purchases),
+            work_order=self._work_orders[-1] if self._work_orders else None,
+            shipment=self._shipment,
+        )
+
+    # ------------------------------------------------------------ the order
+
+    async def _supply(self) -> None:
+        """Plan, buy, make — again until the finished stock covers the order."""
+        while True:
+            self._rounds += 1
+            plan = await self._activity(
+                "plan_customer_order",
+                PlanOrderInput(process_id=self._pid, attempt=self._rounds, on=self._today),
+                OrderPlan,
+            )
+            if plan.unbuyable:
+                why = "; ".join(f"{s.part_number}: {s.why}" for s in plan.unbuyable)
+                await self._decide_or_stop("buyer", f"Cannot source order {self._number}", why)
+            elif plan.purchases:
+                await self._buy(plan)
+            elif plan.to_make > 0:
+                await self._make(plan)
+            else:
+                return
+
+    async def _buy(self, plan: OrderPlan) -> None:
+        assert self._request is not None
+        ids = [
+            f"{self._pid}.purchase-{len(self._purchases) + n + 1}"
+            for n in range(len(plan.purchases))
+        ]
+        self._purchases.extend(ids)
+        await self._set_status("purchasing", plan.summary(), children=ids)
+        due = max(self._today + timedelta(days=1), self._request.due_on - PURCHASE_LEAD)
+        results = await asyncio.gather(
+            *(
+                self._child(
+                    "Purchase",
+                    PurchaseRequest(
+                        process_id=child,
+                        requester=self._request.requester,
+                        supplier_code=planned.supplier_code,
+                        lines=planned.lines,
+                        due_on=due,
+                        buyer_note=f"for customer order {self._number}",
+                        customer_order=self._number,
+                    ),
+                    PurchaseResult,
+                )
+                for child, planned in zip(ids, plan.purchases, strict=True)
+            )
+        )
+        failed = [
+            f"{child} failed: {result}"
+            if isinstance(result, str)
+            else f"{result.number or child} ended {result.status}"
+            for child, result in zip(ids, results, strict=True)
+            if isinstance(result, str) or result.status not in ("received", "closed")
+        ]
+        if failed:
+            why = "; ".join(failed)
+            await self._decide_or_stop("buyer", f"Purchase for order {self._number} failed", why)
+
+    async def _make(self, plan: OrderPlan) -> None:
+        assert self._request is not None
+        n = len(self._work_orders) + 1
+        child = f"{self._pid}.work-order" + (f"-{n}" if n > 1 else "")
+        self._work_orders.append(child)
+        await self._set_status("production", plan.summary(), children=[child])
+        result = await self._child(
+            "WorkOrder",
+            WorkOrderRequest(
+                process_id=child,
+                requester=self._request.requester,
+                part_number=self._request.part_number,
+                quantity=plan.to_make,
+                due_on=max(self._today + timedelta(days=1), self._request.due_on - PRODUCTION_LEAD),
+                customer_order=self._number,
+            ),
+            WorkOrderResult,
+        )
+        if isinstance(result, str) or result.status != "released":
+            await self._decide_or_stop(
+                "production",
+                f"Work order for order {self._number} did not release stock",
+                f"{child} failed: {result}"
+                if isinstance(result, str)
+                else f"{result.number or child} ended {result.status}",
+            )
+
+    async def _ship(self) -> None:
+        assert self._request is not None
+        child = f"{self._pid}.shipment"
+        self._shipment = child
+        await self._set_status("shipping", "", children=[child])
+        result = await self._child(
+            "Shipment",
+            ShipmentRequest(
+                process_id=child,
+                requester=self._request.requester,
+                customer_code=self._request.customer_code,
+                lines=[
+                    ShipmentLineRequest(
+                        part_number=self._request.part_number, quantity=self._request.quantity
+                    )
+                ],
+                customer_order=self._number,
+                expected_transit_days=5,
+                external_id=None,
+            ),
+            ShipmentResult,
+        )
+        if isinstance(result, str):
+            raise OrderStopped(f"shipment {child} failed: {result}")
+        if result.status != "delivered":
+            raise OrderStopped(f"shipment {result.number or child} ended {result.status}")
+
+    async def _decide_or_stop(self, group: str, title: str, why: str) -> None:
+        """A person decides: plan again (after fixing the cause) or cancel the order."""
+        await self._set_status("blocked", why)
+        result = await human_task(self._replan_spec(group, title, why))
+        if result.outcome == "cancel":
+            raise OrderStopped(f"cancelled: {result.fields.get('reason') or why}")
+
+    def _replan_spec(self, group: str, title: str, why: str) -> TaskSpec:
+        assert self._request is not None
+        return TaskSpec(
+            step=f"replan-{self._rounds}",
+            kind=TaskKind.PERFORM,
+            title=f"{title}: plan again or cancel",
+            description=why,
+            process_kind=KIND,
+            process_id=self._pid,
+            business_key=self._number,
+            candidates=Candidates(groups=[group]),
+            fields=[
+                FieldSpec(
+                    name="reason", label="Why the order is cancelled", type=FieldType.LONG_TEXT
+                )
+            ],
+            outcomes=[
+                OutcomeSpec(name="replan", label="Plan again (the cause is fixed)"),
+                OutcomeSpec(name="cancel", label="Cancel the order", required_fields=["reason"]),
+            ],
+            sla=DECISION_SLA,
+            reminder_before=DECISION_SLA / 4,
+            escalation_chain=["purchasing-manager"],
+            context={
+                "Order": self._number,
+                "Customer": self._request.customer_code,
+                "Part": self._request.part_number,
+                "Quantity": f"{self._request.quantity.normalize():f}",
+                "Due": self._request.due_on.isoformat(),
+                "Problem": why,
+            },
+        )
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _pid(self) -> str:
+        return workflow.info().workflow_id
+
+    @property
+    def _today(self) -> date:
+        return workflow.now().date()
+
+    async def _child(self, workflow_type: str, request: object, result_type: type[T]) -> T | str:
+        """Run a child process under this one; its failure comes back as a message (cancellation
+        of this order still propagates)."""
+        process_id = request.process_id  # type: ignore[attr-defined]
+        try:
+            return await workflow.execute_child_workflow(
+                workflow_type,
+                request,
+                id=process_id,
+                result_type=result_type,
+                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL,
+            )
+        except ChildWorkflowError as err:
+            if is_cancellation(err):
+                raise
+            cause: BaseException | None = err.cause
+            while isinstance(cause, FailureError) and isinstance(cause.cause, FailureError):
+                cause = cause.cause
+            return cause.message if isinstance(cause, FailureError) else str(err)
+
+    async def _register(self, request: ProcureToDeliverRequest) -> None:
+        registered = await self._activity(
+            "register_customer_order",
+            RegisterOrderInput(
+                process_id=self._pid, run_id=workflow.info().run_id, request=request
+            ),
+            RegisterOrderResult,
+        )
+        self._number = registered.number
+        await self._activity(
+            "register_process",
+            RegisterProcessInput(
+                process_id=self._pid,
+                run_id=workflow.info().run_id,
+                kind=KIND,
+                title=(
+                    f"{registered.number}: {request.quantity.normalize():f} × "
+                    f"{request.part_number} for {request.customer_code}"
+                ),
+                business_key=registered.number,
+                initiator=request.requester,
+            ),
+        )
+
+    async def _set_status(
+        self, status: str, reason: str, *, children: list[str] | None = None
+    ) -> None:
+        self._status = status
+        self._status_changes += 1
+        await self._activity(
+            "set_customer_order_status",
+            SetOrderStatusInput(
+                process_id=self._pid,
+                seq=self._status_changes,
+                status=status,
+                reason=reason,
+                children=children or [],
+            ),
+        )
+
+    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
