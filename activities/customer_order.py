@@ -59,7 +59,22 @@ async def _sourcing(
         if refusal is None:
             return code, []
         refusals.append(refusal)
-    return None, refusals or [f"no supplier is approved for {part_number}"]
+    if refusals:
+        return None, refusals
+    conditional = list(
+        await session.scalars(
+            select(Supplier.code)
+            .join(AslEntry, AslEntry.supplier_id == Supplier.id)
+            .where(AslEntry.part_number == part_number, AslEntry.status == "conditional")
+            .order_by(Supplier.code)
+        )
+    )
+    if conditional:
+        return None, [
+            f"{part_number} has only conditionally approved suppliers ({', '.join(conditional)}):"
+            " a buyer must order it by hand"
+        ]
+    return None, [f"no supplier is approved for {part_number}"]
 
 
 class CustomerOrderActivities:
