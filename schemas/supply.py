@@ -57,10 +57,11 @@ class WorkOrderRequest(BaseModel):
 class WorkOrderResult(BaseModel):
     process_id: str
     number: str
-    status: str  # released | rejected | cancelled
+    status: str  # released | on_hold | rejected | cancelled (while running: the current step)
     lot_number: str | None = None  # the finished lot
     quantity: Decimal = Decimal(0)
     serials: int = 0
+    reason: str = ""  # why it was rejected, held or cancelled
 
 
 class ShipmentLineRequest(BaseModel):
@@ -83,8 +84,11 @@ class ShipmentRequest(BaseModel):
 class ShipmentResult(BaseModel):
     process_id: str
     number: str
-    status: str  # delivered | cancelled
+    status: str  # delivered | rejected | cancelled (while running: the current step)
     lots: list[str] = []
+    expected_delivery_on: date | None = None
+    delivered_on: date | None = None
+    reason: str = ""  # why it was rejected or cancelled
 
 
 class ProcureToDeliverRequest(BaseModel):
