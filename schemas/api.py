@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -275,4 +276,153 @@ class ChangeDetail(ChangeOut):
 
 class ChangeList(BaseModel):
     items: list[ChangeOut]
+    count: int
+
+
+# ---------------------------------------------------------------- procure-to-deliver
+
+
+class SupplyProcessOut(BaseModel):
+    """A purchase, work order, shipment or customer order just started (or started before)."""
+
+    id: str
+    kind: str
+    number: str | None  # PO-, WO-, SH- or CO-YYYY-NNNN once the process registered itself
+    status: str  # running, completed, ... or "starting" while it registers
+    current_step: str
+    initiator: str | None
+    started_at: datetime | None
+    detail: str = ""
+
+
+class LotOut(BaseModel):
+    lot_number: str
+    part_number: str
+    revision: str
+    description: str
+    status: str
+    quantity: Decimal  # on hand
+    uom: str
+    supplier_code: str | None
+    supplier_lot: str | None
+    manufactured_on: date | None
+    expires_on: date | None
+    hold_reason: str
+    origin: str  # receipt | production | stock
+    created_at: datetime
+
+
+class LotList(BaseModel):
+    items: list[LotOut]
+    count: int
+
+
+class LotStatusChangeOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    reason: str
+    changed_by: str
+    process_id: str | None
+    changed_at: datetime
+
+
+class MovementOut(BaseModel):
+    kind: str
+    quantity: Decimal
+    reference: str
+    process_id: str | None
+    actor: str
+    created_at: datetime
+
+
+class ReceiptOut(BaseModel):
+    purchase_order: str
+    line_no: int
+    quantity: Decimal
+    received_by: str
+    received_at: datetime
+    on_time: bool
+    asn_reference: str
+    gs1: str
+    process_id: str | None
+
+
+class InspectionOut(BaseModel):
+    kind: str
+    sample_size: int
+    accept_number: int
+    defects: int
+    results: dict[str, Any]
+    outcome: str
+    inspector: str
+    inspected_at: datetime
+    process_id: str | None
+
+
+class LotDetail(LotOut):
+    serial: str | None = None  # when the lot was looked up by a serial's UDI
+    purchase_order: str | None
+    work_order: str | None
+    status_history: list[LotStatusChangeOut]
+    movements: list[MovementOut]
+    receipt: ReceiptOut | None
+    inspections: list[InspectionOut]
+    serials: int
+
+
+class SupplierScorecardOut(BaseModel):
+    receipts: int
+    on_time_receipts: int
+    on_time_pct: float | None  # None before the first receipt
+    inspections: int
+    accepted_inspections: int
+    acceptance_pct: float | None
+    scars: int
+    updated_at: datetime | None
+
+
+class SupplierOut(BaseModel):
+    code: str
+    name: str
+    country: str
+    status: str
+    on_time_pct: float | None
+    acceptance_pct: float | None
+
+
+class SupplierList(BaseModel):
+    items: list[SupplierOut]
+    count: int
+
+
+class CertificateOut(BaseModel):
+    kind: str
+    number: str
+    expires_on: date
+    expired: bool
+
+
+class AslEntryOut(BaseModel):
+    part_number: str
+    status: str
+    since_on: date
+    note: str
+
+
+class SupplierDetail(SupplierOut):
+    scorecard: SupplierScorecardOut
+    certificates: list[CertificateOut]
+    asl: list[AslEntryOut]
+
+
+class CustomerOut(BaseModel):
+    code: str
+    name: str
+    country: str
+    email: str
+    min_shelf_life_days: int
+
+
+class CustomerList(BaseModel):
+    items: list[CustomerOut]
     count: int
