@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -150,3 +150,44 @@ async def seed_small_master_data(sessions: async_sessionmaker[AsyncSession]) -> 
                 status="released",
             )
         )
+
+
+async def decide_task(
+    client: Any,
+    workflow_id: str,
+    who: str,
+    outcome: str,
+    *,
+    groups: Sequence[str] = (),
+    sign: Any = None,
+    **fields: str,
+) -> Any:
+    """Decide the human task `workflow_id` as `who` through its `decide` update, as the API does
+    once it has checked the person (waits until the task knows its row id). `sign`: a
+    SignatureMeaning for a signing outcome."""
+    from temporalio.service import RPCError
+
+    from schemas.human_task import DecisionRequest, SignatureIntent
+    from workflows.human_task import HumanTaskWorkflow
+
+    handle = client.get_workflow_handle(workflow_id)
+
+    async def task_id() -> int | None:
+        try:
+            state = await handle.query(HumanTaskWorkflow.state)
+        except RPCError:
+            return None
+        return state.task_id
+
+    request = DecisionRequest(
+        task_id=await eventually(task_id, what=f"task {workflow_id}"),
+        decider=who,
+        decider_name=who.title(),
+        outcome=outcome,
+        qualifying_groups=list(groups),
+        fields=fields,
+        signature=(
+            SignatureIntent(meaning=sign, signer=who, printed_name=who.title()) if sign else None
+        ),
+    )
+    return await handle.execute_update(HumanTaskWorkflow.decide, request)
