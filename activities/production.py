@@ -1,11 +1,121 @@
-"""Activities (being built for issue #4)."""
+"""Activities of a work order: register it, allocate materials (FEFO), record production (issue,
+finished lot, genealogy, serials with UDI), final inspection, device history record, release or
+hold of the finished lot.
+
+Each write is one transaction with its audit row, keyed by the workflow id and step, so a retried
+activity writes nothing twice; a retry of a write that committed answers what it answered then.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit_context import activity_origin
+from erp.audit import AuditRecord, append_audit
+from erp.db import database_now
+from erp.lots import (
+    LotRefused,
+    Pick,
+    available_lots,
+    move,
+    next_lot_number,
+    pick_fefo,
+    set_lot_status,
+)
+from erp.master_data import BomLine, Item, Lot, WorkOrder
+from erp.models import AuditEntry
+from erp.production import (
+    add_serials,
+    database_today,
+    device_history,
+    plan_issue,
+    required_quantity,
+)
+from erp.supply import WO_NUMBER, CustomerOrder, GenealogyEdge, Inspection
+from erp.supply_rules import effective_revision, revision_refusal
+from schemas.production import (
+    AllocateMaterialsInput,
+    Allocation,
+    CancelWorkOrderInput,
+    DeviceHistoryInput,
+    DeviceHistoryRecord,
+    FinishLotInput,
+    LotPick,
+    ProductionRecord,
+    RecordInspectionInput,
+    RecordProductionInput,
+    RegisterWorkOrderInput,
+    RegisterWorkOrderResult,
+    Shortage,
+    quantity_text,
+)
+
+
+async def recorded(session: AsyncSession, idempotency_key: str) -> AuditEntry | None:
+    """The audit row of a write that already committed under this key, or None."""
+    return await session.scalar(
+        select(AuditEntry).where(AuditEntry.idempotency_key == idempotency_key)
+    )
+
+
+def lot_refused(refusal: LotRefused) -> ApplicationError:
+    """A database refusal of a lot change, as the non-retryable error a workflow shows a person."""
+    return ApplicationError(refusal.message, type="LotRefused", non_retryable=True)
+
+
+def lot_picks(part_number: str, uom: str, picks: list[Pick]) -> list[LotPick]:
+    return [
+        LotPick(
+            part_number=part_number,
+            lot_id=p.lot_id,
+            lot_number=p.lot_number,
+            quantity=p.quantity,
+            uom=uom,
+            expires_on=p.expires_on,
+        )
+        for p in picks
+    ]
+
+
+async def find_customer_order(session: AsyncSession, reference: str | None) -> CustomerOrder | None:
+    """The customer order a request names, by its number or by its process id."""
+    if not reference:
+        return None
+    return await session.scalar(
+        select(CustomerOrder).where(
+            or_(CustomerOrder.number == reference, CustomerOrder.process_id == reference)
+        )
+    )
+
+
+async def _work_order(session: AsyncSession, process_id: str, *, lock: bool = False) -> WorkOrder:
+    query = select(WorkOrder).where(WorkOrder.process_id == process_id)
+    if lock:
+        query = query.with_for_update()
+    work_order = await session.scalar(query)
+    if work_order is None:
+        raise ApplicationError(f"no work order for process {process_id}", non_retryable=True)
+    return work_order
+
+
+async def _finished_lot(session: AsyncSession, work_order: WorkOrder, lot_number: str) -> Lot:
+    lot = await session.scalar(
+        select(Lot)
+        .where(Lot.lot_number == lot_number, Lot.work_order_id == work_order.id)
+        .with_for_update()
+    )
+    if lot is None:
+        raise ApplicationError(
+            f"lot {lot_number} was not made by {work_order.number}", non_retryable=True
+        )
+    return lot
 
 
 class WorkOrderActivities:
@@ -13,4 +123,572 @@ class WorkOrderActivities:
         self._sessions = session_factory
 
     def activities(self) -> list[Callable[..., Any]]:
-        return []
+        return [
+            self.register_work_order,
+            self.allocate_materials,
+            self.record_production,
+            self.record_final_inspection,
+            self.summarize_device_history,
+            self.release_finished_lot,
+            self.hold_nonconforming_lot,
+            self.cancel_work_order,
+        ]
+
+    @activity.defn(name="register_work_order")
+    async def register_work_order(self, data: RegisterWorkOrderInput) -> RegisterWorkOrderResult:
+        """The work order row for the part's effective revision, or the reason there is none."""
+        request = data.request
+        key = f"{data.process_id}:work-order-registered"
+        async with self._sessions() as session, session.begin():
+            existing = await session.scalar(
+                select(WorkOrder).where(WorkOrder.process_id == data.process_id)
+            )
+            if existing is not None:
+                made = await session.get_one(Item, existing.item_id)
+                return _registered(existing.number, made)
+            earlier = await recorded(session, key)
+            if earlier is not None:  # refused before a retry: the same answer
+                return RegisterWorkOrderResult(
+                    number=earlier.entity_id,
+                    refusal=earlier.reason,
+                    part_number=request.part_number,
+                )
+            now = await database_now(session)
+            number = f"WO-{now.year}-{await session.scalar(select(func.nextval(WO_NUMBER))):04d}"
+            item = await effective_revision(session, request.part_number)
+            customer_order = await find_customer_order(session, request.customer_order)
+            refusal = await _registration_refusal(session, data, item, customer_order)
+            if refusal:
+                await append_audit(
+                    session,
+                    AuditRecord(
+                        actor=request.requester or "system",
+                        action="work_order.refused",
+                        entity_type="work_order",
+                        entity_id=number,
+                        outcome="refused",
+                        reason=refusal,
+                        after=request.model_dump(mode="json"),
+                        idempotency_key=key,
+                        **activity_origin(),
+                    ),
+                )
+                return RegisterWorkOrderResult(
+                    number=number, refusal=refusal, part_number=request.part_number
+                )
+            assert item is not None
+            work_order = WorkOrder(
+                number=number,
+                item_id=item.id,
+                part_number=item.part_number,
+                quantity=request.quantity,
+                status="planned",
+                process_id=data.process_id,
+                requested_by=request.requester or None,
+                due_on=request.due_on,
+                customer_order_id=customer_order.id if customer_order else None,
+            )
+            session.add(work_order)
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor=request.requester or "system",
+                    action="work_order.planned",
+                    entity_type="work_order",
+                    entity_id=number,
+                    after={
+                        "part_number": item.part_number,
+                        "revision": item.revision,
+                        "quantity": request.quantity,
+                        "due_on": request.due_on,
+                        "customer_order": customer_order.number if customer_order else None,
+                        "status": "planned",
+                    },
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+            return _registered(number, item)
+
+    @activity.defn(name="allocate_materials")
+    async def allocate_materials(self, data: AllocateMaterialsInput) -> Allocation:
+        """First-expiry-first-out picks of every BOM line, and what is short. A work order whose
+        materials are all there is released."""
+        key = f"{data.process_id}:allocate:{data.attempt}"
+        async with self._sessions() as session, session.begin():
+            earlier = await recorded(session, key)
+            if earlier is not None and earlier.after is not None:
+                return Allocation.model_validate(earlier.after["allocation"])
+            work_order = await _work_order(session, data.process_id, lock=True)
+            today = await database_today(session)
+            allocation = Allocation()
+            for line in await _bom(session, work_order.item_id):
+                need = required_quantity(work_order.quantity, line.quantity)
+                picks, short = await pick_fefo(
+                    session, available_lots(line.component_part_number, on=today), need
+                )
+                allocation.picks.extend(lot_picks(line.component_part_number, line.uom, picks))
+                if short > 0:
+                    allocation.shortages.append(
+                        Shortage(
+                            part_number=line.component_part_number,
+                            required=need,
+                            available=need - short,
+                            uom=line.uom,
+                        )
+                    )
+            before = {"status": work_order.status}
+            if not allocation.shortages and work_order.status == "planned":
+                work_order.status = "released"
+                work_order.released_at = await database_now(session)
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor="system",
+                    action=(
+                        "work_order.materials_short"
+                        if allocation.shortages
+                        else "work_order.allocated"
+                    ),
+                    entity_type="work_order",
+                    entity_id=work_order.number,
+                    reason=allocation.shortage_text(),
+                    before=before,
+                    after={
+                        "status": work_order.status,
+                        "allocation": allocation.model_dump(mode="json"),
+                    },
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+            return allocation
+
+    @activity.defn(name="record_production")
+    async def record_production(self, data: RecordProductionInput) -> ProductionRecord:
+        """One transaction: issue the components (the lots production was given first), make the
+        finished lot in QUARANTINE with its output, scrap, genealogy edges and serials. A lot the
+        database refuses (held, consumed, expired since allocation) rolls all of it back and comes
+        back as a LotRefused error, audited."""
+        key = f"{data.process_id}:production:{data.attempt}"
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    return await self._record_production(session, data, key)
+            except LotRefused as refusal:
+                async with session.begin():
+                    await self._audit_refusal(session, data, key, refusal)
+                raise lot_refused(refusal) from None
+
+    async def _record_production(
+        self, session: AsyncSession, data: RecordProductionInput, key: str
+    ) -> ProductionRecord:
+        earlier = await recorded(session, key)
+        if earlier is not None and earlier.after is not None:
+            return ProductionRecord.model_validate(earlier.after["record"])
+        work_order = await _work_order(session, data.process_id, lock=True)
+        item = await session.get_one(Item, work_order.item_id)
+        made = data.produced_quantity + data.scrap_quantity
+        problem = _quantity_problem(data, item)
+        today = await database_today(session)
+        to_issue: list[LotPick] = []
+        shortages: list[Shortage] = []
+        if not problem:
+            for line in await _bom(session, item.id):
+                part = line.component_part_number
+                need = required_quantity(made, line.quantity)
+                picks, short = await plan_issue(
+                    session,
+                    quantity=need,
+                    given=[p for p in data.allocation if p.part_number == part],
+                    more=available_lots(part, on=today),
+                )
+                to_issue.extend(lot_picks(part, line.uom, picks))
+                if short > 0:
+                    shortages.append(
+                        Shortage(
+                            part_number=part, required=need, available=need - short, uom=line.uom
+                        )
+                    )
+            if shortages:
+                problem = "materials short: " + "; ".join(s.describe() for s in shortages)
+        if problem:
+            record = ProductionRecord(problem=problem)
+            await self._audit_production(session, work_order, data, key, record, refused=True)
+            return record
+        # components first: a refused lot stops everything before a lot number is spent
+        issued: list[tuple[LotPick, int]] = []
+        for pick in to_issue:
+            lot = await session.get_one(Lot, pick.lot_id)
+            movement = await move(
+                session,
+                lot,
+                kind="issue",
+                quantity=pick.quantity,
+                reference=work_order.number,
+                actor=data.produced_by,
+                process_id=data.process_id,
+                idempotency_key=f"{key}:issue:{pick.lot_id}",
+            )
+            issued.append((pick, movement.id))
+        finished = Lot(
+            lot_number=await next_lot_number(
+                session, origin="production", part_number=item.part_number, on=today
+            ),
+            item_id=item.id,
+            part_number=item.part_number,
+            quantity=made,
+            received_quantity=made,
+            status="QUARANTINE",
+            manufactured_on=today,
+            expires_on=today + timedelta(days=item.shelf_life_days)
+            if item.shelf_life_days
+            else None,
+            origin="production",
+            work_order_id=work_order.id,
+            status_reason=f"made in {work_order.number}; awaiting final inspection and release",
+            status_changed_by=data.produced_by,
+            status_process_id=data.process_id,
+        )
+        session.add(finished)
+        await session.flush()
+        await move(
+            session,
+            finished,
+            kind="output",
+            quantity=made,
+            reference=work_order.number,
+            actor=data.produced_by,
+            process_id=data.process_id,
+            idempotency_key=f"{key}:output",
+        )
+        if data.scrap_quantity > 0:
+            await move(
+                session,
+                finished,
+                kind="scrap",
+                quantity=data.scrap_quantity,
+                reference=work_order.number,
+                actor=data.produced_by,
+                process_id=data.process_id,
+                idempotency_key=f"{key}:scrap",
+            )
+        session.add_all(
+            GenealogyEdge(
+                parent_lot_id=pick.lot_id,
+                child_lot_id=finished.id,
+                quantity=pick.quantity,
+                work_order_id=work_order.id,
+                movement_id=movement_id,
+            )
+            for pick, movement_id in issued
+        )
+        serials = None
+        if item.serial_controlled:
+            assert item.gtin is not None  # registration refuses a serialised part without GTIN
+            serials = await add_serials(
+                session, lot=finished, gtin=item.gtin, count=int(data.produced_quantity)
+            )
+        work_order.produced_quantity += data.produced_quantity
+        work_order.status = "in_progress"
+        record = ProductionRecord(
+            lot_number=finished.lot_number,
+            quantity=data.produced_quantity,
+            scrap_quantity=data.scrap_quantity,
+            issued=[pick for pick, _ in issued],
+            serial_count=int(data.produced_quantity) if serials else 0,
+            serial_first=serials[0] if serials else None,
+            serial_last=serials[1] if serials else None,
+        )
+        await self._audit_production(session, work_order, data, key, record, refused=False)
+        return record
+
+    async def _audit_production(
+        self,
+        session: AsyncSession,
+        work_order: WorkOrder,
+        data: RecordProductionInput,
+        key: str,
+        record: ProductionRecord,
+        *,
+        refused: bool,
+    ) -> None:
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=data.produced_by,
+                action="work_order.production_refused" if refused else "work_order.produced",
+                entity_type="work_order",
+                entity_id=work_order.number,
+                outcome="refused" if refused else "ok",
+                reason=record.problem or data.notes,
+                after={"record": record.model_dump(mode="json"), "notes": data.notes},
+                idempotency_key=key,
+                **activity_origin(),
+            ),
+        )
+
+    async def _audit_refusal(
+        self, session: AsyncSession, data: RecordProductionInput, key: str, refusal: LotRefused
+    ) -> None:
+        refused_key = f"{key}:refused"
+        if await recorded(session, refused_key) is not None:
+            return
+        work_order = await _work_order(session, data.process_id)
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=data.produced_by,
+                action="work_order.issue_refused",
+                entity_type="work_order",
+                entity_id=work_order.number,
+                outcome="refused",
+                reason=refusal.message,
+                after={
+                    "sqlstate": refusal.sqlstate,
+                    "produced_quantity": data.produced_quantity,
+                    "scrap_quantity": data.scrap_quantity,
+                },
+                idempotency_key=refused_key,
+                **activity_origin(),
+            ),
+        )
+
+    @activity.defn(name="record_final_inspection")
+    async def record_final_inspection(self, data: RecordInspectionInput) -> None:
+        key = f"{data.process_id}:inspection:final"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            work_order = await _work_order(session, data.process_id)
+            lot = await _finished_lot(session, work_order, data.lot_number)
+            results = {"results": data.results, "reason": data.reason}
+            session.add(
+                Inspection(
+                    lot_id=lot.id,
+                    kind="final",
+                    sample_size=data.sample_size,
+                    defects=data.defects,
+                    results={k: v for k, v in results.items() if v},
+                    outcome=data.outcome,
+                    inspector=data.inspector,
+                    process_id=data.process_id,
+                    idempotency_key=key,
+                )
+            )
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor=data.inspector,
+                    action="lot.inspected",
+                    entity_type="lot",
+                    entity_id=lot.lot_number,
+                    outcome="ok",
+                    reason=data.reason,
+                    after={
+                        "kind": "final",
+                        "outcome": data.outcome,
+                        "sample_size": data.sample_size,
+                        "defects": data.defects,
+                        "work_order": work_order.number,
+                    },
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+
+    @activity.defn(name="summarize_device_history")
+    async def summarize_device_history(self, data: DeviceHistoryInput) -> DeviceHistoryRecord:
+        async with self._sessions() as session:
+            work_order = await _work_order(session, data.process_id)
+            return await device_history(session, work_order)
+
+    @activity.defn(name="release_finished_lot")
+    async def release_finished_lot(self, data: FinishLotInput) -> None:
+        """QA release: the finished lot QUARANTINE → RELEASED, the work order completed. A lot that
+        is no longer in QUARANTINE (held by a nonconformance meanwhile) is not released."""
+        key = f"{data.process_id}:lot-released"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            work_order = await _work_order(session, data.process_id, lock=True)
+            lot = await _finished_lot(session, work_order, data.lot_number)
+            if lot.status != "QUARANTINE":
+                hold = f" ({lot.hold_reason})" if lot.hold_reason else ""
+                raise ApplicationError(
+                    f"lot {lot.lot_number} is {lot.status}{hold}: it cannot be released",
+                    type="LotRefused",
+                    non_retryable=True,
+                )
+            try:
+                await set_lot_status(
+                    session,
+                    lot,
+                    "RELEASED",
+                    reason=data.reason,
+                    actor=data.decided_by,
+                    process_id=data.process_id,
+                )
+            except LotRefused as refusal:
+                raise lot_refused(refusal) from None
+            await self._complete(session, work_order, data, key, "lot.released", lot)
+
+    @activity.defn(name="hold_nonconforming_lot")
+    async def hold_nonconforming_lot(self, data: FinishLotInput) -> None:
+        """The finished lot failed a check: ON_HOLD with the reason, the work order completed.
+        (The nonconformance process will open its NC report from here.)"""
+        key = f"{data.process_id}:lot-held"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            work_order = await _work_order(session, data.process_id, lock=True)
+            lot = await _finished_lot(session, work_order, data.lot_number)
+            if lot.status != "ON_HOLD":
+                try:
+                    await set_lot_status(
+                        session,
+                        lot,
+                        "ON_HOLD",
+                        reason=data.reason,
+                        actor=data.decided_by,
+                        process_id=data.process_id,
+                    )
+                except LotRefused as refusal:
+                    raise lot_refused(refusal) from None
+            await self._complete(session, work_order, data, key, "lot.held", lot)
+
+    async def _complete(
+        self,
+        session: AsyncSession,
+        work_order: WorkOrder,
+        data: FinishLotInput,
+        key: str,
+        action: str,
+        lot: Lot,
+    ) -> None:
+        before = {"work_order_status": work_order.status}
+        work_order.status = "completed"
+        work_order.closed_at = await database_now(session)
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=data.decided_by,
+                action=action,
+                entity_type="lot",
+                entity_id=lot.lot_number,
+                reason=data.reason,
+                before=before,
+                after={
+                    "status": lot.status,
+                    "work_order": work_order.number,
+                    "work_order_status": "completed",
+                    "decided_at_step": data.source,
+                },
+                idempotency_key=key,
+                **activity_origin(),
+            ),
+        )
+
+    @activity.defn(name="cancel_work_order")
+    async def cancel_work_order(self, data: CancelWorkOrderInput) -> None:
+        """Cancel the work order; a finished lot not yet released is held (nobody released it)."""
+        key = f"{data.process_id}:work-order-cancelled"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            work_order = await session.scalar(
+                select(WorkOrder).where(WorkOrder.process_id == data.process_id).with_for_update()
+            )
+            if work_order is None or work_order.status in ("completed", "cancelled"):
+                return
+            before = {"status": work_order.status}
+            work_order.status = "cancelled"
+            work_order.closed_at = await database_now(session)
+            held = []
+            for lot in await session.scalars(
+                select(Lot)
+                .where(Lot.work_order_id == work_order.id, Lot.status == "QUARANTINE")
+                .with_for_update()
+            ):
+                await set_lot_status(
+                    session,
+                    lot,
+                    "ON_HOLD",
+                    reason=f"{work_order.number} cancelled before release: {data.reason}",
+                    actor="system",
+                    process_id=data.process_id,
+                )
+                held.append(lot.lot_number)
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor="system",
+                    action="work_order.cancelled",
+                    entity_type="work_order",
+                    entity_id=work_order.number,
+                    reason=data.reason,
+                    before=before,
+                    after={"status": "cancelled", "held_lots": held},
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+
+
+def _registered(number: str, item: Item) -> RegisterWorkOrderResult:
+    return RegisterWorkOrderResult(
+        number=number,
+        part_number=item.part_number,
+        revision=item.revision,
+        description=item.description,
+        serial_controlled=item.serial_controlled,
+    )
+
+
+async def _bom(session: AsyncSession, item_id: int) -> list[BomLine]:
+    return list(
+        await session.scalars(
+            select(BomLine).where(BomLine.item_id == item_id).order_by(BomLine.id)
+        )
+    )
+
+
+async def _registration_refusal(
+    session: AsyncSession,
+    data: RegisterWorkOrderInput,
+    item: Item | None,
+    customer_order: CustomerOrder | None,
+) -> str:
+    request = data.request
+    if item is None:
+        return f"{request.part_number} has no effective revision: nothing can be made of it"
+    problem = await revision_refusal(session, item.id)
+    if problem:
+        return problem
+    if not await _bom(session, item.id):
+        return f"{item.part_number} revision {item.revision} has no bill of materials"
+    if item.serial_controlled:
+        if not item.gtin:
+            return f"{item.part_number} is serialised but has no GTIN: its UDI cannot be made"
+        if request.quantity != request.quantity.to_integral_value():
+            return (
+                f"{item.part_number} is serialised: make a whole number of units, "
+                f"not {quantity_text(request.quantity)}"
+            )
+    if request.customer_order and customer_order is None:
+        return f"customer order {request.customer_order} is not known"
+    return ""
+
+
+def _quantity_problem(data: RecordProductionInput, item: Item) -> str:
+    if data.produced_quantity <= 0:
+        return "the produced quantity must be more than 0"
+    if data.scrap_quantity < 0:
+        return "the scrap quantity cannot be negative"
+    whole = data.produced_quantity == data.produced_quantity.to_integral_value()
+    if item.serial_controlled and not whole:
+        return (
+            f"{item.part_number} is serialised: the produced quantity must be whole, "
+            f"not {quantity_text(data.produced_quantity)}"
+        )
+    return ""

@@ -1,16 +1,580 @@
-"""WorkOrder (being built for issue #4)."""
+"""Work order (21 CFR 820.184 device history record; ISO 13485 §7.5).
+
+register (the part's effective revision, with a BOM) → allocate materials first-expiry-first-out
+(short: production decides retry or cancel) → production records what it made → issue, finished
+lot in QUARANTINE, genealogy and serials with UDI in one transaction (a lot refused by the database
+since allocation: production is told why, materials are allocated again) → final inspection →
+device history record review → QA release with signature → lot RELEASED. A failed check puts the
+lot ON_HOLD with the reason (`_hold_nonconforming`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal, InvalidOperation
+
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from schemas.activities import RegisterProcessInput, UpdateProcessInput
+    from schemas.human_task import (
+        Candidates,
+        FieldSpec,
+        FieldType,
+        OutcomeSpec,
+        SignatureMeaning,
+        TaskKind,
+        TaskResult,
+        TaskSpec,
+    )
+    from schemas.production import (
+        AllocateMaterialsInput,
+        Allocation,
+        CancelWorkOrderInput,
+        DeviceHistoryInput,
+        DeviceHistoryRecord,
+        FinishLotInput,
+        LotPick,
+        ProductionRecord,
+        RecordInspectionInput,
+        RecordProductionInput,
+        RegisterWorkOrderInput,
+        RegisterWorkOrderResult,
+        quantity_text,
+    )
     from schemas.supply import WorkOrderRequest, WorkOrderResult
+    from workflows.human_task import human_task, is_cancellation
+
+KIND = "work-order"
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    sla: timedelta
+    escalation_chain: tuple[str, ...]
+
+
+POLICY = {
+    "materials": StepPolicy(timedelta(days=1), ("purchasing-manager",)),
+    "production": StepPolicy(timedelta(days=5), ("engineering",)),
+    "final-inspection": StepPolicy(timedelta(days=2), ("qa-manager",)),
+    "dhr-review": StepPolicy(timedelta(days=2), ("qa-manager", "quality-director")),
+    "qa-release": StepPolicy(timedelta(days=1), ("qa-manager", "quality-director")),
+}
+
+
+def lot_refusal(err: ActivityError) -> str | None:
+    """The reason the database refused a lot change inside an activity, or None."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError) and cause.type == "LotRefused":
+        return cause.message
+    return None
+
+
+def headline(text: str, limit: int = 200) -> str:
+    """A task title short enough for the inbox and its notices; the task's context has it all."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def decider(result: TaskResult) -> str:
+    return result.decisions[-1].decider if result.decisions else "system"
+
+
+def picks_context(picks: list[LotPick]) -> dict[str, str]:
+    return {f"Pick {n} ({p.part_number})": p.describe() for n, p in enumerate(picks[:60], start=1)}
 
 
 @workflow.defn(name="WorkOrder")
 class WorkOrderWorkflow:
+    def __init__(self) -> None:
+        self._request: WorkOrderRequest | None = None
+        self._registered: RegisterWorkOrderResult | None = None
+        self._result = WorkOrderResult(process_id="", number="", status="registering")
+        self._allocations = 0
+        self._shortages = 0
+        self._productions = 0
+        self._refusals = 0
+
     @workflow.run
     async def run(self, request: WorkOrderRequest) -> WorkOrderResult:
-        raise ApplicationError("not built yet", non_retryable=True)
+        self._request = request
+        self._result = WorkOrderResult(process_id=self._pid, number="", status="registering")
+        # cancelled while registering: finish registering, so the cancellation can be recorded
+        registering = asyncio.ensure_future(self._register(request))
+        try:
+            registered = await asyncio.shield(registering)
+            if registered.refusal:
+                await self._finish("rejected", registered.refusal, process_status="failed")
+            else:
+                await self._make_and_release()
+        except BaseException as err:
+            if not is_cancellation(err):
+                raise
+            if not registering.done():
+                await registering
+            await self._cancel("the work order was cancelled")
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result
+
+    @workflow.query(name="status")
+    def status(self) -> WorkOrderResult:
+        return self._result
+
+    # ------------------------------------------------------------ the steps
+
+    async def _make_and_release(self) -> None:
+        made = await self._produce()
+        if made is None:
+            return
+        record, producer = made
+        self._result.lot_number = record.lot_number
+        self._result.quantity = record.quantity
+        self._result.serials = record.serial_count
+        inspector = await self._final_inspection(record, producer)
+        if inspector is None:
+            return
+        reviewer = await self._dhr_review(record, producer)
+        if reviewer is None:
+            return
+        await self._qa_release(record, [producer, reviewer])
+
+    async def _produce(self) -> tuple[ProductionRecord, str] | None:
+        """Allocate, let production make it, record it; again after a refusal. None: cancelled."""
+        note = ""
+        while True:
+            allocation = await self._allocate()
+            if allocation is None:
+                return None
+            self._productions += 1
+            await self._step(f"production-{self._productions}")
+            task = await human_task(self._production_spec(allocation, note))
+            producer = decider(task)
+            produced = _quantity(task.fields.get("produced_quantity"))
+            scrap = _quantity(task.fields.get("scrap_quantity") or "0")
+            if produced is None or scrap is None:
+                note = "the quantities must be numbers with at most 4 decimals"
+            else:
+                try:
+                    record = await self._activity(
+                        "record_production",
+                        RecordProductionInput(
+                            process_id=self._pid,
+                            attempt=self._productions,
+                            produced_quantity=produced,
+                            scrap_quantity=scrap,
+                            notes=task.fields.get("notes", ""),
+                            produced_by=producer,
+                            allocation=allocation.picks,
+                        ),
+                        ProductionRecord,
+                    )
+                except ActivityError as err:
+                    refused = lot_refusal(err)
+                    if refused is None:
+                        raise
+                    note = refused
+                else:
+                    if not record.problem:
+                        return record, producer
+                    note = record.problem
+            if not await self._tell_refusal(note):
+                return None
+
+    async def _allocate(self) -> Allocation | None:
+        """Allocate until nothing is short; production may cancel instead. None: cancelled."""
+        while True:
+            self._allocations += 1
+            allocation: Allocation = await self._activity(
+                "allocate_materials",
+                AllocateMaterialsInput(process_id=self._pid, attempt=self._allocations),
+                Allocation,
+            )
+            if not allocation.shortages:
+                return allocation
+            self._shortages += 1
+            why = allocation.shortage_text()
+            await self._step(f"materials-short-{self._shortages}", why)
+            task = await human_task(self._shortage_spec(allocation))
+            if task.outcome == "cancel":
+                reason = task.fields.get("reason") or f"materials short: {why}"
+                await self._cancel(f"cancelled by {decider(task)}: {reason}")
+                return None
+
+    async def _tell_refusal(self, why: str) -> bool:
+        """Production hears why its record was refused; then allocate again, or cancel."""
+        self._refusals += 1
+        await self._step(f"production-refused-{self._refusals}", why)
+        task = await human_task(self._refusal_spec(why))
+        if task.outcome == "cancel":
+            await self._cancel(f"cancelled by {decider(task)}: {task.fields.get('reason') or why}")
+            return False
+        return True
+
+    async def _final_inspection(self, record: ProductionRecord, producer: str) -> str | None:
+        await self._step("final-inspection")
+        task = await human_task(self._final_inspection_spec(record, producer))
+        inspector = decider(task)
+        passed = task.outcome == "pass"
+        reason = task.fields.get("reason", "")
+        await self._activity(
+            "record_final_inspection",
+            RecordInspectionInput(
+                process_id=self._pid,
+                lot_number=record.lot_number,
+                outcome="pass" if passed else "fail",
+                inspector=inspector,
+                sample_size=_whole(task.fields.get("sample_size")),
+                defects=_whole(task.fields.get("defects")),
+                results=task.fields.get("results", ""),
+                reason=reason,
+            ),
+        )
+        if passed:
+            return inspector
+        await self._hold_nonconforming(
+            record, f"final inspection failed: {reason}", inspector, "final-inspection"
+        )
+        return None
+
+    async def _dhr_review(self, record: ProductionRecord, producer: str) -> str | None:
+        await self._step("dhr-review")
+        history: DeviceHistoryRecord = await self._activity(
+            "summarize_device_history",
+            DeviceHistoryInput(process_id=self._pid),
+            DeviceHistoryRecord,
+        )
+        task = await human_task(self._dhr_spec(history, producer))
+        reviewer = decider(task)
+        if task.outcome == "reviewed":
+            return reviewer
+        why = task.fields.get("reason", "")
+        await self._hold_nonconforming(
+            record, f"device history record not acceptable: {why}", reviewer, "dhr-review"
+        )
+        return None
+
+    async def _qa_release(self, record: ProductionRecord, excluded: list[str]) -> None:
+        await self._step("qa-release")
+        task = await human_task(self._release_spec(record, excluded))
+        by = decider(task)
+        if task.outcome != "release":
+            why = task.fields.get("reason", "")
+            await self._hold_nonconforming(record, f"not released by QA: {why}", by, "qa-release")
+            return
+        try:
+            await self._activity(
+                "release_finished_lot",
+                FinishLotInput(
+                    process_id=self._pid,
+                    lot_number=record.lot_number,
+                    decided_by=by,
+                    reason=f"released by QA ({by}) after final inspection and DHR review",
+                    source="qa-release",
+                ),
+            )
+        except ActivityError as err:
+            refused = lot_refusal(err)
+            if refused is None:
+                raise
+            await self._finish("on_hold", refused)
+            return
+        await self._finish("released", "")
+
+    async def _hold_nonconforming(
+        self, record: ProductionRecord, reason: str, by: str, source: str
+    ) -> None:
+        """A finished lot failed a check: ON_HOLD with the reason. This is where the
+        nonconformance process (issue #5) opens its NC report."""
+        await self._activity(
+            "hold_nonconforming_lot",
+            FinishLotInput(
+                process_id=self._pid,
+                lot_number=record.lot_number,
+                decided_by=by,
+                reason=reason,
+                source=source,
+            ),
+        )
+        await self._finish("on_hold", reason)
+
+    async def _cancel(self, reason: str) -> None:
+        await self._activity(
+            "cancel_work_order", CancelWorkOrderInput(process_id=self._pid, reason=reason)
+        )
+        await self._finish("cancelled", reason, process_status="cancelled")
+
+    async def _finish(self, status: str, reason: str, *, process_status: str = "completed") -> None:
+        self._result.status = status
+        self._result.reason = reason
+        await self._activity(
+            "update_process",
+            UpdateProcessInput(
+                process_id=self._pid,
+                step=status,
+                status=process_status,
+                outcome=status,
+                reason=reason,
+            ),
+        )
+
+    # ------------------------------------------------------------ task specs
+
+    def _spec(self, step: str, policy: str, **values: object) -> TaskSpec:
+        """A task of this work order: its SLA and escalation chain, and what is being made."""
+        assert self._request is not None and self._registered is not None
+        rule = POLICY[policy]
+        context = {
+            "Work order": self._result.number,
+            "Device": f"{self._registered.part_number} revision {self._registered.revision}"
+            f" — {self._registered.description}",
+            "Quantity": quantity_text(self._request.quantity),
+            "Due": self._request.due_on.isoformat(),
+        }
+        if self._request.customer_order:
+            context["Customer order"] = self._request.customer_order
+        extra = values.pop("context", {})
+        assert isinstance(extra, dict)
+        spec: dict[str, object] = {
+            "step": step,
+            "process_kind": KIND,
+            "process_id": self._pid,
+            "business_key": self._result.number,
+            "sla": rule.sla,
+            "reminder_before": rule.sla / 4,
+            "escalation_chain": list(rule.escalation_chain),
+            "context": context | extra,
+        }
+        return TaskSpec.model_validate(spec | values)
+
+    def _shortage_spec(self, allocation: Allocation) -> TaskSpec:
+        why = allocation.shortage_text()
+        return self._spec(
+            f"materials-short-{self._shortages}",
+            "materials",
+            kind=TaskKind.PERFORM,
+            title=headline(f"Materials short for {self._result.number}: {why}"),
+            description="Retry once the materials are in stock and released, or cancel the "
+            "work order.",
+            candidates=Candidates(groups=["production"]),
+            fields=[
+                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(name="retry", label="Allocate again"),
+                OutcomeSpec(
+                    name="cancel", label="Cancel the work order", required_fields=["reason"]
+                ),
+            ],
+            context={
+                **{f"Short {n}": s.describe() for n, s in enumerate(allocation.shortages, start=1)},
+                **picks_context(allocation.picks),
+            },
+        )
+
+    def _production_spec(self, allocation: Allocation, note: str) -> TaskSpec:
+        assert self._request is not None and self._registered is not None
+        serialised = self._registered.serial_controlled
+        return self._spec(
+            f"production-{self._productions}",
+            "production",
+            kind=TaskKind.PERFORM,
+            title=f"Produce {self._result.number}: {quantity_text(self._request.quantity)} × "
+            f"{self._registered.part_number}",
+            description=(
+                f"The last record was refused: {note}. The materials were allocated again: "
+                "issue the lots listed here."
+                if note
+                else "Issue the lots listed here (first expiry first out), make the devices, "
+                "and record what was made."
+            )
+            + (" Serial numbers and UDIs are given to the good units." if serialised else ""),
+            candidates=Candidates(groups=["production"]),
+            fields=[
+                FieldSpec(
+                    name="produced_quantity",
+                    label="Good units produced",
+                    type=FieldType.NUMBER,
+                    required=True,
+                ),
+                FieldSpec(name="scrap_quantity", label="Units scrapped", type=FieldType.NUMBER),
+                FieldSpec(name="notes", label="Notes", type=FieldType.LONG_TEXT),
+            ],
+            outcomes=[OutcomeSpec(name="done", label="Production done")],
+            context=({"Refused": note} if note else {}) | picks_context(allocation.picks),
+        )
+
+    def _refusal_spec(self, why: str) -> TaskSpec:
+        return self._spec(
+            f"production-refused-{self._refusals}",
+            "production",
+            kind=TaskKind.PERFORM,
+            title=headline(f"Production of {self._result.number} not recorded: {why}"),
+            description="Nothing was issued or made in the ERP. Set the refused material aside; "
+            "the materials are allocated again when you continue.",
+            candidates=Candidates(groups=["production"]),
+            fields=[
+                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(name="allocate_again", label="Allocate again"),
+                OutcomeSpec(
+                    name="cancel", label="Cancel the work order", required_fields=["reason"]
+                ),
+            ],
+            context={"Refused": why},
+        )
+
+    def _final_inspection_spec(self, record: ProductionRecord, producer: str) -> TaskSpec:
+        return self._spec(
+            "final-inspection",
+            "final-inspection",
+            kind=TaskKind.INSPECT,
+            title=f"Final inspection of lot {record.lot_number} ({self._result.number})",
+            candidates=Candidates(groups=["qc"]),
+            excluded_users=[producer],
+            fields=[
+                FieldSpec(name="sample_size", label="Sample size", type=FieldType.NUMBER),
+                FieldSpec(name="defects", label="Defects found", type=FieldType.NUMBER),
+                FieldSpec(name="results", label="Results", type=FieldType.LONG_TEXT),
+                FieldSpec(name="reason", label="Why it fails", type=FieldType.LONG_TEXT),
+            ],
+            outcomes=[
+                OutcomeSpec(name="pass", label="Pass"),
+                OutcomeSpec(name="fail", label="Fail", required_fields=["reason"]),
+            ],
+            context=self._record_context(record),
+        )
+
+    def _dhr_spec(self, history: DeviceHistoryRecord, producer: str) -> TaskSpec:
+        return self._spec(
+            "dhr-review",
+            "dhr-review",
+            kind=TaskKind.REVIEW,
+            title=f"Review the device history record of lot {history.lot_number} "
+            f"({self._result.number})",
+            candidates=Candidates(groups=["qa"]),
+            excluded_users=[producer],
+            fields=[
+                FieldSpec(name="reason", label="What is not acceptable", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(
+                    name="reviewed", label="Reviewed", signature_meaning=SignatureMeaning.REVIEWED
+                ),
+                OutcomeSpec(
+                    name="not_acceptable", label="Not acceptable", required_fields=["reason"]
+                ),
+            ],
+            context=history.context(),
+        )
+
+    def _release_spec(self, record: ProductionRecord, excluded: list[str]) -> TaskSpec:
+        return self._spec(
+            "qa-release",
+            "qa-release",
+            kind=TaskKind.APPROVE,
+            title=f"QA release of lot {record.lot_number} ({self._result.number})",
+            candidates=Candidates(groups=["qa"]),
+            excluded_users=sorted(set(excluded)),
+            fields=[
+                FieldSpec(name="reason", label="Why it is not released", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(
+                    name="release", label="Release", signature_meaning=SignatureMeaning.RELEASED
+                ),
+                OutcomeSpec(
+                    name="not_released", label="Do not release", required_fields=["reason"]
+                ),
+            ],
+            context=self._record_context(record) | {"DHR reviewed by": excluded[-1]},
+        )
+
+    def _record_context(self, record: ProductionRecord) -> dict[str, str]:
+        shown = {
+            "Lot": record.lot_number,
+            "Produced": f"{quantity_text(record.quantity)} "
+            f"(scrap {quantity_text(record.scrap_quantity)})",
+        }
+        if record.serial_count:
+            shown["Serials"] = (
+                f"{record.serial_first} … {record.serial_last} ({record.serial_count})"
+            )
+        return shown
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _pid(self) -> str:
+        return workflow.info().workflow_id
+
+    async def _register(self, request: WorkOrderRequest) -> RegisterWorkOrderResult:
+        registered: RegisterWorkOrderResult = await self._activity(
+            "register_work_order",
+            RegisterWorkOrderInput(
+                process_id=self._pid, run_id=workflow.info().run_id, request=request
+            ),
+            RegisterWorkOrderResult,
+        )
+        self._registered = registered
+        self._result.number = registered.number
+        what = f"{quantity_text(request.quantity)} × {request.part_number}"
+        await self._activity(
+            "register_process",
+            RegisterProcessInput(
+                process_id=self._pid,
+                run_id=workflow.info().run_id,
+                kind=KIND,
+                title=f"{registered.number}: {what}"
+                + (f" {registered.description}" if registered.description else ""),
+                business_key=registered.number,
+                initiator=request.requester or None,
+            ),
+        )
+        self._result.status = "planned"
+        return registered
+
+    async def _step(self, step: str, reason: str = "") -> None:
+        self._result.status = step
+        await self._activity(
+            "update_process", UpdateProcessInput(process_id=self._pid, step=step, reason=reason)
+        )
+
+    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+
+def _quantity(value: str | None) -> Decimal | None:
+    """A quantity typed into a task, or None when it is not one the ERP can store."""
+    try:
+        quantity = Decimal((value or "").strip())
+        if (
+            quantity.is_finite()
+            and abs(quantity) < 10**10
+            and quantity == quantity.quantize(Decimal("0.0001"))
+        ):
+            return quantity
+    except InvalidOperation:
+        pass
+    return None
+
+
+def _whole(value: str | None) -> int:
+    """A count typed into a task (the task checked it is a number)."""
+    try:
+        return int(float(value or 0))
+    except ValueError:
+        return 0
