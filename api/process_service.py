@@ -24,16 +24,15 @@ from schemas.api import ApprovalStart, ProcessDetail, ProcessOut, SignatureOut
 from schemas.approval import ApprovalRequestInput
 from schemas.change_control import WithdrawRequest
 
-KINDS_AVAILABLE = ("approval", "change-control")
-KINDS_PLANNED = (
+KINDS_AVAILABLE = (
+    "approval",
+    "change-control",
     "procure-to-deliver",
     "purchase",
     "work-order",
     "shipment",
-    "nonconformance",
-    "capa",
-    "recall",
 )
+KINDS_PLANNED = ("nonconformance", "capa", "recall")
 
 
 def process_id_for(kind_prefix: str, principal: Principal, key: str | None) -> str:

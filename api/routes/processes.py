@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from api import change_service, process_service
+from api import change_service, process_service, supply_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from erp.change_control import ChangeRequest
@@ -20,6 +20,14 @@ from schemas.api import (
     ProcessDetail,
     ProcessList,
     ProcessOut,
+    SupplyProcessOut,
+)
+from schemas.supply import (
+    EventResult,
+    ProcureToDeliverRequest,
+    PurchaseRequest,
+    ShipmentRequest,
+    WorkOrderRequest,
 )
 
 router = APIRouter(prefix="/api/v1/processes", tags=["processes"])
@@ -109,6 +117,123 @@ async def _registered_change(session: DbSession, process_id: str):  # type: igno
     return None
 
 
+async def _start_supply(
+    kind: str,
+    body: supply_service.SupplyRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: str | None,
+) -> SupplyProcessOut:
+    process_id, created = await supply_service.start_supply_process(
+        session=session,
+        client=client,
+        principal=principal,
+        kind=kind,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    await session.rollback()  # end the read transaction before waiting for the registration
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/api/v1/processes/{process_id}"
+    return await supply_service.registered_process(sessions, process_id, kind, created)
+
+
+IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+
+
+@router.post("/purchase", status_code=201, response_model=SupplyProcessOut)
+async def start_purchase(
+    body: PurchaseRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> SupplyProcessOut:
+    """Start a purchase (requisition → DoA approval → supplier check → PO → confirmation, ASN and
+    receipts as events → incoming inspection → QA release). The supplier and every part must be
+    known, each part with an effective revision. 201 new, 200 repeat (same Idempotency-Key or
+    external_id); the answer carries the PO number once the process registered itself."""
+    return await _start_supply(
+        "purchase", body, response, principal, session, sessions, client, settings, idempotency_key
+    )
+
+
+@router.post("/work-order", status_code=201, response_model=SupplyProcessOut)
+async def start_work_order(
+    body: WorkOrderRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> SupplyProcessOut:
+    """Start a work order for a part's effective revision, which must have a bill of materials."""
+    return await _start_supply(
+        "work-order",
+        body,
+        response,
+        principal,
+        session,
+        sessions,
+        client,
+        settings,
+        idempotency_key,
+    )
+
+
+@router.post("/shipment", status_code=201, response_model=SupplyProcessOut)
+async def start_shipment(
+    body: ShipmentRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> SupplyProcessOut:
+    """Ship released finished goods to a known customer; delivery comes as the event
+    `delivered`."""
+    return await _start_supply(
+        "shipment", body, response, principal, session, sessions, client, settings, idempotency_key
+    )
+
+
+@router.post("/procure-to-deliver", status_code=201, response_model=SupplyProcessOut)
+async def start_procure_to_deliver(
+    body: ProcureToDeliverRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> SupplyProcessOut:
+    """A customer order: check stock, buy what is short, make, ship, deliver."""
+    return await _start_supply(
+        "procure-to-deliver",
+        body,
+        response,
+        principal,
+        session,
+        sessions,
+        client,
+        settings,
+        idempotency_key,
+    )
+
+
 @router.post("/{kind}", status_code=201, include_in_schema=False)
 async def start_other(kind: str, principal: CurrentPrincipal) -> None:
     if kind in process_service.KINDS_PLANNED:
@@ -170,5 +295,31 @@ async def cancel(
         principal=principal,
         process_id=process_id,
         reason=body.reason,
+        source="api",
+    )
+
+
+@router.post("/{process_id}/events/{event}", response_model=EventResult)
+async def send_event(
+    process_id: ProcessId,
+    event: Annotated[str, Path(max_length=40, pattern=r"^[a-z0-9-]+$")],
+    data: Annotated[dict[str, Any], Body(description="the event's fields, a JSON object")],
+    principal: CurrentPrincipal,
+    sessions: Sessions,
+    client: Temporal,
+    idempotency_key: IdempotencyKey = None,
+) -> EventResult:
+    """An external event for a running process: a purchase accepts `supplier-confirmed`, `asn`
+    and `goods-received` (whose `gs1` label fills supplier_lot and dates), a shipment
+    `delivered`. The Idempotency-Key header (or the body's event_id) names the event: sent
+    again, it answers the first result with repeated=true and changes nothing."""
+    return await supply_service.send_event(
+        sessions=sessions,
+        client=client,
+        principal=principal,
+        process_id=process_id,
+        event=event,
+        data=data,
+        event_id=idempotency_key,
         source="api",
     )
