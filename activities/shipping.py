@@ -1,11 +1,58 @@
-"""Activities (being built for issue #4)."""
+"""Activities of a shipment: register it, pick released finished lots (FEFO, the customer's
+minimum remaining shelf life), ship them in one transaction (movements, lines with consignee,
+serials, ship notice), record the delivery.
+
+Each write is one transaction with its audit row, keyed by the workflow id and step (and the
+event id for a delivery), so a retried activity writes nothing twice.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from activities.audit_context import activity_origin
+from activities.production import find_customer_order, lot_picks, lot_refused, recorded
+from erp.audit import AuditRecord, append_audit
+from erp.db import database_now
+from erp.lots import LotRefused, move, pick_fefo, shippable_lots
+from erp.master_data import Item, Lot
+from erp.models import Outbox
+from erp.production import database_today, plan_issue, ship_serials
+from erp.supply import SHIPMENT_NUMBER, Customer, Shipment, ShipmentLine
+from schemas.production import LotPick, Shortage, quantity_text
+from schemas.shipping import (
+    CancelShipmentInput,
+    Picking,
+    PickShipmentInput,
+    RecordDeliveryInput,
+    RegisterShipmentInput,
+    RegisterShipmentResult,
+    ShipGoodsInput,
+    ShipmentRecord,
+    ShippedLine,
+    quantities_by_part,
+)
+
+
+async def _shipment(session: AsyncSession, process_id: str) -> tuple[Shipment, Customer]:
+    shipment = await session.scalar(
+        select(Shipment).where(Shipment.process_id == process_id).with_for_update()
+    )
+    if shipment is None:
+        raise ApplicationError(f"no shipment for process {process_id}", non_retryable=True)
+    return shipment, await session.get_one(Customer, shipment.customer_id)
+
+
+async def _uoms(session: AsyncSession, lot_ids: list[int]) -> dict[int, str]:
+    rows = await session.execute(select(Lot.id, Lot.uom).where(Lot.id.in_(lot_ids)))
+    return {lot_id: uom for lot_id, uom in rows}
 
 
 class ShipmentActivities:
@@ -13,4 +60,423 @@ class ShipmentActivities:
         self._sessions = session_factory
 
     def activities(self) -> list[Callable[..., Any]]:
-        return []
+        return [
+            self.register_shipment,
+            self.pick_shipment,
+            self.ship_goods,
+            self.record_delivery,
+            self.cancel_shipment,
+        ]
+
+    @activity.defn(name="register_shipment")
+    async def register_shipment(self, data: RegisterShipmentInput) -> RegisterShipmentResult:
+        request = data.request
+        key = f"{data.process_id}:shipment-registered"
+        async with self._sessions() as session, session.begin():
+            existing = await session.scalar(
+                select(Shipment).where(Shipment.process_id == data.process_id)
+            )
+            if existing is not None:
+                consignee = await session.get_one(Customer, existing.customer_id)
+                return _registered(existing.number, consignee)
+            earlier = await recorded(session, key)
+            if earlier is not None:  # refused before a retry: the same answer
+                return RegisterShipmentResult(
+                    number=earlier.entity_id,
+                    refusal=earlier.reason,
+                    customer_code=request.customer_code,
+                )
+            now = await database_now(session)
+            seq = await session.scalar(select(func.nextval(SHIPMENT_NUMBER)))
+            number = f"SH-{now.year}-{seq:04d}"
+            customer = await session.scalar(
+                select(Customer).where(Customer.code == request.customer_code)
+            )
+            customer_order = await find_customer_order(session, request.customer_order)
+            refusal = await _registration_refusal(session, data, customer)
+            if not refusal and request.customer_order and customer_order is None:
+                refusal = f"customer order {request.customer_order} is not known"
+            lines = [line.model_dump(mode="json") for line in request.lines]
+            if refusal:
+                await append_audit(
+                    session,
+                    AuditRecord(
+                        actor=request.requester or "system",
+                        action="shipment.refused",
+                        entity_type="shipment",
+                        entity_id=number,
+                        outcome="refused",
+                        reason=refusal,
+                        after=request.model_dump(mode="json"),
+                        idempotency_key=key,
+                        **activity_origin(),
+                    ),
+                )
+                return RegisterShipmentResult(
+                    number=number, refusal=refusal, customer_code=request.customer_code
+                )
+            assert customer is not None
+            session.add(
+                Shipment(
+                    number=number,
+                    process_id=data.process_id,
+                    customer_id=customer.id,
+                    customer_order_id=customer_order.id if customer_order else None,
+                    status="planned",
+                    requested_by=request.requester or None,
+                )
+            )
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor=request.requester or "system",
+                    action="shipment.planned",
+                    entity_type="shipment",
+                    entity_id=number,
+                    after={
+                        "customer": customer.code,
+                        "customer_order": customer_order.number if customer_order else None,
+                        "lines": lines,
+                        "expected_transit_days": request.expected_transit_days,
+                        "status": "planned",
+                    },
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+            return _registered(number, customer)
+
+    @activity.defn(name="pick_shipment")
+    async def pick_shipment(self, data: PickShipmentInput) -> Picking:
+        """First-expiry-first-out picks of released lots with the shelf life the customer asks
+        for, and what is short."""
+        key = f"{data.process_id}:pick:{data.attempt}"
+        async with self._sessions() as session, session.begin():
+            earlier = await recorded(session, key)
+            if earlier is not None and earlier.after is not None:
+                return Picking.model_validate(earlier.after["picking"])
+            shipment, customer = await _shipment(session, data.process_id)
+            today = await database_today(session)
+            picking = Picking()
+            for part, wanted in quantities_by_part(data.lines).items():
+                query = shippable_lots(
+                    part, on=today, min_shelf_life_days=customer.min_shelf_life_days
+                )
+                picks, short = await pick_fefo(session, query, wanted)
+                uoms = await _uoms(session, [p.lot_id for p in picks])
+                uom = next(iter(uoms.values()), "ea")
+                picking.picks.extend(lot_picks(part, uom, picks))
+                if short > 0:
+                    picking.shortages.append(
+                        Shortage(
+                            part_number=part, required=wanted, available=wanted - short, uom=uom
+                        )
+                    )
+            shelf_life = _shelf_life_rule(customer)
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor="system",
+                    action="shipment.stock_short" if picking.shortages else "shipment.picked",
+                    entity_type="shipment",
+                    entity_id=shipment.number,
+                    reason=f"{picking.shortage_text()} ({shelf_life})" if picking.shortages else "",
+                    after={"picking": picking.model_dump(mode="json"), "rule": shelf_life},
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+            return picking
+
+    @activity.defn(name="ship_goods")
+    async def ship_goods(self, data: ShipGoodsInput) -> ShipmentRecord:
+        """One transaction: ship the lots the warehouse picked (then FEFO for anything beyond),
+        a line per lot with its consignee, serials marked shipped, the shipment shipped, the ship
+        notice in the outbox. A lot the database refuses (held since picking) rolls all of it
+        back and comes back as a LotRefused error, audited."""
+        key = f"{data.process_id}:ship:{data.attempt}"
+        async with self._sessions() as session:
+            try:
+                async with session.begin():
+                    return await self._ship(session, data, key)
+            except LotRefused as refusal:
+                async with session.begin():
+                    await self._audit_refusal(session, data, key, refusal)
+                raise lot_refused(refusal) from None
+
+    async def _ship(self, session: AsyncSession, data: ShipGoodsInput, key: str) -> ShipmentRecord:
+        earlier = await recorded(session, key)
+        if earlier is not None and earlier.after is not None:
+            return ShipmentRecord.model_validate(earlier.after["record"])
+        shipment, customer = await _shipment(session, data.process_id)
+        if shipment.status != "planned":
+            raise ApplicationError(
+                f"shipment {shipment.number} is {shipment.status}: it cannot be shipped again",
+                non_retryable=True,
+            )
+        today = await database_today(session)
+        to_ship: list[LotPick] = []
+        shortages: list[Shortage] = []
+        for part, wanted in quantities_by_part(data.lines).items():
+            picks, short = await plan_issue(
+                session,
+                quantity=wanted,
+                given=[p for p in data.picks if p.part_number == part],
+                more=shippable_lots(
+                    part, on=today, min_shelf_life_days=customer.min_shelf_life_days
+                ),
+            )
+            to_ship.extend(lot_picks(part, "ea", picks))
+            if short > 0:
+                shortages.append(
+                    Shortage(part_number=part, required=wanted, available=wanted - short)
+                )
+        if shortages:
+            record = ShipmentRecord(
+                problem="stock short: " + "; ".join(s.describe() for s in shortages)
+            )
+            await self._audit_shipment(session, shipment, data, key, record, refused=True)
+            return record
+        lines = [await self._ship_lot(session, shipment, customer, data, key, p) for p in to_ship]
+        now = await database_now(session)
+        shipment.status = "shipped"
+        shipment.shipped_at = now
+        shipment.expected_delivery_on = today + timedelta(days=data.expected_transit_days)
+        shipment.carrier, shipment.tracking = data.carrier, data.tracking
+        record = ShipmentRecord(
+            lines=lines, shipped_at=now, expected_delivery_on=shipment.expected_delivery_on
+        )
+        session.add(_ship_notice(shipment, customer, record))
+        await self._audit_shipment(session, shipment, data, key, record, refused=False)
+        return record
+
+    async def _ship_lot(
+        self,
+        session: AsyncSession,
+        shipment: Shipment,
+        customer: Customer,
+        data: ShipGoodsInput,
+        key: str,
+        pick: LotPick,
+    ) -> ShippedLine:
+        lot = await session.get_one(Lot, pick.lot_id)
+        item = await session.get_one(Item, lot.item_id)
+        whole = pick.quantity == pick.quantity.to_integral_value()
+        if item.serial_controlled and not whole:
+            raise LotRefused(
+                f"lot {lot.lot_number} is serialised: only whole units ship, "
+                f"not {quantity_text(pick.quantity)}",
+                "LL003",
+            )
+        movement = await move(
+            session,
+            lot,
+            kind="ship",
+            quantity=pick.quantity,
+            reference=shipment.number,
+            actor=data.shipped_by,
+            process_id=data.process_id,
+            idempotency_key=f"{key}:ship:{lot.id}",
+        )
+        session.add(
+            ShipmentLine(
+                shipment_id=shipment.id,
+                lot_id=lot.id,
+                part_number=lot.part_number,
+                quantity=pick.quantity,
+                consignee_id=customer.id,
+                movement_id=movement.id,
+            )
+        )
+        serials: list[str] = []
+        if item.serial_controlled:
+            serials = await ship_serials(
+                session, lot=lot, shipment_id=shipment.id, count=int(pick.quantity)
+            )
+            if len(serials) != int(pick.quantity):
+                raise LotRefused(
+                    f"lot {lot.lot_number} has {len(serials)} serials in stock, "
+                    f"not {quantity_text(pick.quantity)}",
+                    "LL003",
+                )
+        return ShippedLine(
+            part_number=lot.part_number,
+            lot_number=lot.lot_number,
+            quantity=pick.quantity,
+            expires_on=lot.expires_on,
+            serials=serials,
+        )
+
+    async def _audit_shipment(
+        self,
+        session: AsyncSession,
+        shipment: Shipment,
+        data: ShipGoodsInput,
+        key: str,
+        record: ShipmentRecord,
+        *,
+        refused: bool,
+    ) -> None:
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=data.shipped_by,
+                action="shipment.ship_refused" if refused else "shipment.shipped",
+                entity_type="shipment",
+                entity_id=shipment.number,
+                outcome="refused" if refused else "ok",
+                reason=record.problem,
+                after={
+                    "record": record.model_dump(mode="json"),
+                    "carrier": data.carrier,
+                    "tracking": data.tracking,
+                },
+                idempotency_key=key,
+                **activity_origin(),
+            ),
+        )
+
+    async def _audit_refusal(
+        self, session: AsyncSession, data: ShipGoodsInput, key: str, refusal: LotRefused
+    ) -> None:
+        refused_key = f"{key}:refused"
+        if await recorded(session, refused_key) is not None:
+            return
+        shipment, _ = await _shipment(session, data.process_id)
+        await append_audit(
+            session,
+            AuditRecord(
+                actor=data.shipped_by,
+                action="shipment.ship_refused",
+                entity_type="shipment",
+                entity_id=shipment.number,
+                outcome="refused",
+                reason=refusal.message,
+                after={
+                    "sqlstate": refusal.sqlstate,
+                    "picks": [p.model_dump(mode="json") for p in data.picks],
+                },
+                idempotency_key=refused_key,
+                **activity_origin(),
+            ),
+        )
+
+    @activity.defn(name="record_delivery")
+    async def record_delivery(self, data: RecordDeliveryInput) -> None:
+        key = f"{data.process_id}:delivered:{data.event_id}"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            shipment, customer = await _shipment(session, data.process_id)
+            before = {"status": shipment.status}
+            shipment.status = "delivered"
+            # the consignee reports a day, not a moment: the day's start (UTC) stands for it
+            shipment.delivered_at = datetime.combine(data.delivered_on, time(0), UTC)
+            shipment.delivery_note = "; ".join(
+                part
+                for part in (
+                    f"received by {data.received_by}" if data.received_by else "",
+                    data.note,
+                )
+                if part
+            )
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor=data.recorded_by,
+                    action="shipment.delivered",
+                    entity_type="shipment",
+                    entity_id=shipment.number,
+                    reason=shipment.delivery_note,
+                    before=before,
+                    after={
+                        "status": "delivered",
+                        "delivered_on": data.delivered_on,
+                        "consignee": customer.code,
+                        "event_id": data.event_id,
+                    },
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+
+    @activity.defn(name="cancel_shipment")
+    async def cancel_shipment(self, data: CancelShipmentInput) -> None:
+        """Cancel a shipment not shipped yet (a shipped one is what it is: nothing changes)."""
+        key = f"{data.process_id}:shipment-cancelled"
+        async with self._sessions() as session, session.begin():
+            if await recorded(session, key) is not None:
+                return
+            shipment = await session.scalar(
+                select(Shipment).where(Shipment.process_id == data.process_id).with_for_update()
+            )
+            if shipment is None or shipment.status != "planned":
+                return
+            shipment.status = "cancelled"
+            await append_audit(
+                session,
+                AuditRecord(
+                    actor="system",
+                    action="shipment.cancelled",
+                    entity_type="shipment",
+                    entity_id=shipment.number,
+                    reason=data.reason,
+                    before={"status": "planned"},
+                    after={"status": "cancelled"},
+                    idempotency_key=key,
+                    **activity_origin(),
+                ),
+            )
+
+
+def _registered(number: str, customer: Customer) -> RegisterShipmentResult:
+    return RegisterShipmentResult(
+        number=number,
+        customer_code=customer.code,
+        customer_name=customer.name,
+        min_shelf_life_days=customer.min_shelf_life_days,
+    )
+
+
+def _shelf_life_rule(customer: Customer) -> str:
+    return f"{customer.code} accepts lots with at least {customer.min_shelf_life_days} days of shelf life left"
+
+
+async def _registration_refusal(
+    session: AsyncSession, data: RegisterShipmentInput, customer: Customer | None
+) -> str:
+    if customer is None:
+        return f"customer {data.request.customer_code} is not known"
+    for part, wanted in quantities_by_part(data.request.lines).items():
+        items = list(await session.scalars(select(Item).where(Item.part_number == part)))
+        if not items:
+            return f"part {part} is not known"
+        if any(i.serial_controlled for i in items) and wanted != wanted.to_integral_value():
+            return (
+                f"{part} is serialised: ship a whole number of units, not {quantity_text(wanted)}"
+            )
+    return ""
+
+
+def _ship_notice(shipment: Shipment, customer: Customer, record: ShipmentRecord) -> Outbox:
+    expected = record.expected_delivery_on.isoformat() if record.expected_delivery_on else "—"
+    carrier = f" by {shipment.carrier}" if shipment.carrier else ""
+    tracking = f", tracking {shipment.tracking}" if shipment.tracking else ""
+    return Outbox(
+        channel="webhook" if customer.webhook_url else "email",
+        recipient=f"customer:{customer.code}",
+        subject=f"Ship notice {shipment.number}: expected {expected}"[:300],
+        body=(
+            f"Dear {customer.name}, shipment {shipment.number} left us{carrier}{tracking}; "
+            f"expected on {expected}. " + " ".join(f"{line.describe()}." for line in record.lines)
+        ),
+        payload={
+            "event": "shipment.shipped",
+            "shipment": shipment.number,
+            "consignee": customer.code,
+            "carrier": shipment.carrier,
+            "tracking": shipment.tracking,
+            "expected_delivery_on": expected,
+            "lines": [line.model_dump(mode="json") for line in record.lines],
+        },
+    )

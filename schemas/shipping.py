@@ -8,7 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel
 
 from schemas.production import LotPick, Shortage, quantity_text
-from schemas.supply import ShipmentRequest
+from schemas.supply import ShipmentLineRequest, ShipmentRequest
 
 
 class RegisterShipmentInput(BaseModel):
@@ -28,6 +28,7 @@ class RegisterShipmentResult(BaseModel):
 class PickShipmentInput(BaseModel):
     process_id: str
     attempt: int
+    lines: list[ShipmentLineRequest]
 
 
 class Picking(BaseModel):
@@ -41,16 +42,19 @@ class Picking(BaseModel):
 class ShipGoodsInput(BaseModel):
     process_id: str
     attempt: int
+    lines: list[ShipmentLineRequest]
     picks: list[LotPick]  # what the warehouse was told to pick: shipped first
     carrier: str = ""
     tracking: str = ""
     shipped_by: str
+    expected_transit_days: int
 
 
 class ShippedLine(BaseModel):
     part_number: str
     lot_number: str
     quantity: Decimal
+    expires_on: date | None = None
     serials: list[str] = []
 
     def describe(self) -> str:
@@ -68,6 +72,14 @@ class ShipmentRecord(BaseModel):
     lines: list[ShippedLine] = []
     shipped_at: datetime | None = None
     expected_delivery_on: date | None = None
+
+
+def quantities_by_part(lines: list[ShipmentLineRequest]) -> dict[str, Decimal]:
+    """The quantity asked of each part, lines of the same part added up, in the order asked."""
+    wanted: dict[str, Decimal] = {}
+    for line in lines:
+        wanted[line.part_number] = wanted.get(line.part_number, Decimal(0)) + line.quantity
+    return wanted
 
 
 class RecordDeliveryInput(BaseModel):

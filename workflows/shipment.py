@@ -1,16 +1,521 @@
-"""Shipment (being built for issue #4)."""
+"""Shipment (21 CFR 820.160 distribution records: consignee, lot, quantity on every line).
+
+register → pick released finished lots first-expiry-first-out with the customer's minimum
+remaining shelf life (short: the warehouse retries or cancels) → the warehouse picks and ships →
+ship movements, lines with consignee, serials and the ship notice in one transaction (a lot the
+database refuses — held since picking — is shown to the warehouse with the reason; then pick
+again) → wait for the `delivered` event; at the end of the expected delivery day without one, a
+warehouse task escalates; whichever comes first records the delivery and closes the other.
+"""
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.supply import ShipmentRequest, ShipmentResult
+    from pydantic import ValidationError
+
+    from schemas.activities import RegisterProcessInput, UpdateProcessInput
+    from schemas.human_task import (
+        Candidates,
+        FieldSpec,
+        FieldType,
+        OutcomeSpec,
+        TaskKind,
+        TaskResult,
+        TaskSpec,
+    )
+    from schemas.production import quantity_text
+    from schemas.shipping import (
+        CancelShipmentInput,
+        Picking,
+        PickShipmentInput,
+        RecordDeliveryInput,
+        RegisterShipmentInput,
+        RegisterShipmentResult,
+        ShipGoodsInput,
+        ShipmentRecord,
+    )
+    from schemas.supply import (
+        DeliveryConfirmation,
+        EventResult,
+        ProcessEvent,
+        ShipmentRequest,
+        ShipmentResult,
+    )
+    from workflows.human_task import human_task, is_cancellation
+    from workflows.work_order import decider, headline, lot_refusal, picks_context
+
+KIND = "shipment"
+EVENTS = ("delivered",)
+ACTIVITY_TIMEOUT = timedelta(seconds=60)
+ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+# a consignee's date is its local date; ours are UTC: a day either way is not an error
+DATE_TOLERANCE = timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class StepPolicy:
+    sla: timedelta
+    escalation_chain: tuple[str, ...]
+
+
+POLICY = {
+    "stock": StepPolicy(timedelta(days=1), ("purchasing-manager",)),
+    "pick": StepPolicy(timedelta(days=1), ("purchasing-manager",)),
+    "delivery": StepPolicy(timedelta(days=2), ("purchasing-manager",)),
+}
 
 
 @workflow.defn(name="Shipment")
 class ShipmentWorkflow:
+    def __init__(self) -> None:
+        self._request: ShipmentRequest | None = None
+        self._registered: RegisterShipmentResult | None = None
+        self._result = ShipmentResult(process_id="", number="", status="registering")
+        self._shipped: ShipmentRecord | None = None
+        self._picks = 0
+        self._shortages = 0
+        self._pick_tasks = 0
+        self._refusals = 0
+        self._delivery_tasks = 0
+        self._recording = False  # a delivery is being recorded (by an event or a task)
+        self._delivered_on: date | None = None
+        self._event_results: dict[str, EventResult] = {}
+        self._events_in_flight: set[str] = set()
+
     @workflow.run
     async def run(self, request: ShipmentRequest) -> ShipmentResult:
-        raise ApplicationError("not built yet", non_retryable=True)
+        self._request = request
+        self._result = ShipmentResult(process_id=self._pid, number="", status="registering")
+        registering = asyncio.ensure_future(self._register(request))
+        try:
+            registered = await asyncio.shield(registering)
+            if registered.refusal:
+                await self._finish("rejected", registered.refusal, process_status="failed")
+            elif await self._pick_and_ship():
+                await self._await_delivery()
+                await self._finish("delivered", "")
+        except BaseException as err:
+            if not is_cancellation(err):
+                raise
+            if not registering.done():
+                await registering
+            await self._cancel("the shipment was cancelled")
+            raise
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self._result
+
+    @workflow.query(name="status")
+    def status(self) -> ShipmentResult:
+        return self._result
+
+    # ------------------------------------------------------------ the event "delivered"
+
+    @workflow.update(name="event")
+    async def event(self, event: ProcessEvent) -> EventResult:
+        if event.event_id in self._event_results or event.event_id in self._events_in_flight:
+            await workflow.wait_condition(lambda: event.event_id in self._event_results)
+            return self._event_results[event.event_id].model_copy(update={"repeated": True})
+        confirmation = DeliveryConfirmation.model_validate(event.data)
+        self._events_in_flight.add(event.event_id)
+        self._recording = True
+        await self._record_delivery(
+            event.event_id,
+            confirmation.delivered_on,
+            received_by=confirmation.received_by,
+            note=confirmation.note,
+            by=event.sent_by,
+        )
+        result = EventResult(
+            process_id=self._pid,
+            event=event.event,
+            event_id=event.event_id,
+            message=f"delivery of {self._result.number} on "
+            f"{confirmation.delivered_on.isoformat()} recorded",
+            data={"shipment": self._result.number, "status": "delivered"},
+        )
+        self._event_results[event.event_id] = result
+        return result
+
+    @event.validator
+    def _validate_event(self, event: ProcessEvent) -> None:
+        if event.event_id in self._event_results or event.event_id in self._events_in_flight:
+            return  # a repeat: answered with the first answer
+        if self._registered is None:
+            raise ApplicationError("the shipment is still being registered", type="NotReady")
+        number = self._result.number
+        if event.event not in EVENTS:
+            raise ApplicationError(
+                f"shipment {number} accepts the event {', '.join(EVENTS)}, not '{event.event}'",
+                type="Invalid",
+            )
+        try:
+            confirmation = DeliveryConfirmation.model_validate(event.data)
+        except ValidationError as err:
+            problems = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
+            )
+            raise ApplicationError(f"delivered: {problems}", type="Invalid") from None
+        if self._result.status in ("rejected", "cancelled"):
+            raise ApplicationError(f"shipment {number} is {self._result.status}", type="Conflict")
+        if self._shipped is None:
+            raise ApplicationError(f"shipment {number} has not been shipped yet", type="Conflict")
+        if self._recording or self._delivered_on is not None:
+            when = f" ({self._delivered_on.isoformat()})" if self._delivered_on else ""
+            raise ApplicationError(
+                f"the delivery of shipment {number} is already recorded{when}", type="Conflict"
+            )
+        problem = self._date_problem(confirmation.delivered_on)
+        if problem:
+            raise ApplicationError(problem, type="Invalid")
+
+    # ------------------------------------------------------------ picking and shipping
+
+    async def _pick_and_ship(self) -> bool:
+        """Pick, let the warehouse ship, record it; again after a refusal. False: cancelled."""
+        note = ""
+        while True:
+            picking = await self._pick()
+            if picking is None:
+                return False
+            self._pick_tasks += 1
+            await self._step(f"pick-{self._pick_tasks}")
+            task = await human_task(self._pick_spec(picking, note))
+            try:
+                record: ShipmentRecord = await self._activity(
+                    "ship_goods",
+                    self._ship_input(picking, task),
+                    ShipmentRecord,
+                )
+            except ActivityError as err:
+                refused = lot_refusal(err)
+                if refused is None:
+                    raise
+                note = refused
+            else:
+                if not record.problem:
+                    self._shipped = record
+                    self._result.lots = [line.lot_number for line in record.lines]
+                    self._result.expected_delivery_on = record.expected_delivery_on
+                    await self._step("shipped")
+                    return True
+                note = record.problem
+            if not await self._tell_refusal(note):
+                return False
+
+    def _ship_input(self, picking: Picking, task: TaskResult) -> ShipGoodsInput:
+        assert self._request is not None
+        return ShipGoodsInput(
+            process_id=self._pid,
+            attempt=self._pick_tasks,
+            lines=self._request.lines,
+            picks=picking.picks,
+            carrier=task.fields.get("carrier", ""),
+            tracking=task.fields.get("tracking", ""),
+            shipped_by=decider(task),
+            expected_transit_days=self._request.expected_transit_days,
+        )
+
+    async def _pick(self) -> Picking | None:
+        """Pick until nothing is short; the warehouse may cancel instead. None: cancelled."""
+        assert self._request is not None
+        while True:
+            self._picks += 1
+            picking: Picking = await self._activity(
+                "pick_shipment",
+                PickShipmentInput(
+                    process_id=self._pid, attempt=self._picks, lines=self._request.lines
+                ),
+                Picking,
+            )
+            if not picking.shortages:
+                return picking
+            self._shortages += 1
+            why = picking.shortage_text()
+            await self._step(f"stock-short-{self._shortages}", why)
+            task = await human_task(self._shortage_spec(picking))
+            if task.outcome == "cancel":
+                reason = task.fields.get("reason") or f"stock short: {why}"
+                await self._cancel(f"cancelled by {decider(task)}: {reason}")
+                return None
+
+    async def _tell_refusal(self, why: str) -> bool:
+        """The warehouse hears why nothing shipped; then pick again, or cancel."""
+        self._refusals += 1
+        await self._step(f"ship-refused-{self._refusals}", why)
+        task = await human_task(self._refusal_spec(why))
+        if task.outcome == "cancel":
+            await self._cancel(f"cancelled by {decider(task)}: {task.fields.get('reason') or why}")
+            return False
+        return True
+
+    # ------------------------------------------------------------ delivery
+
+    async def _await_delivery(self) -> None:
+        """The `delivered` event, or past the expected day a warehouse task; the first records."""
+        assert self._shipped is not None and self._shipped.expected_delivery_on is not None
+        await self._step("in-transit")
+        expected_end = datetime.combine(
+            self._shipped.expected_delivery_on + timedelta(days=1), time(0), UTC
+        )
+        wait = expected_end - workflow.now()
+        if wait > timedelta(0):
+            try:
+                await workflow.wait_condition(lambda: self._recording, timeout=wait)
+            except TimeoutError:
+                pass
+        note = ""
+        while not self._recording:
+            note = await self._delivery_task(note)
+        await workflow.wait_condition(lambda: self._delivered_on is not None)
+
+    async def _delivery_task(self, note: str) -> str:
+        """One overdue-delivery task; records the delivery it confirms, or closes when the event
+        came first. Returns why the confirmed date was not taken ('' when done)."""
+        self._delivery_tasks += 1
+        step = "delivery-overdue" + (f"-{self._delivery_tasks}" if self._delivery_tasks > 1 else "")
+        await self._step(step)
+        task = asyncio.ensure_future(human_task(self._delivery_spec(step, note)))
+        await workflow.wait_condition(lambda: task.done() or self._recording)
+        if self._recording:  # the event came first: close the task
+            if not task.done():
+                task.cancel()
+            try:
+                await task
+            except BaseException as err:
+                if not is_cancellation(err):
+                    raise
+            return ""
+        result = task.result()
+        delivered_on = date.fromisoformat(result.fields["delivered_on"])
+        problem = self._date_problem(delivered_on)
+        if problem:
+            return problem
+        self._recording = True
+        await self._record_delivery(
+            f"task-{result.task_id}",
+            delivered_on,
+            received_by="",
+            note=result.fields.get("note", ""),
+            by=decider(result),
+        )
+        return ""
+
+    async def _record_delivery(
+        self, event_id: str, delivered_on: date, *, received_by: str, note: str, by: str
+    ) -> None:
+        await self._activity(
+            "record_delivery",
+            RecordDeliveryInput(
+                process_id=self._pid,
+                event_id=event_id,
+                delivered_on=delivered_on,
+                received_by=received_by,
+                note=note,
+                recorded_by=by,
+            ),
+        )
+        self._delivered_on = delivered_on
+        self._result.delivered_on = delivered_on
+
+    def _date_problem(self, delivered_on: date) -> str:
+        assert self._shipped is not None and self._shipped.shipped_at is not None
+        shipped_on = self._shipped.shipped_at.astimezone(UTC).date()
+        if delivered_on < shipped_on - DATE_TOLERANCE:
+            return (
+                f"delivered on {delivered_on.isoformat()} is before the shipment left "
+                f"({shipped_on.isoformat()})"
+            )
+        if delivered_on > workflow.now().date() + DATE_TOLERANCE:
+            return f"delivered on {delivered_on.isoformat()} is in the future"
+        return ""
+
+    # ------------------------------------------------------------ endings
+
+    async def _cancel(self, reason: str) -> None:
+        await self._activity(
+            "cancel_shipment", CancelShipmentInput(process_id=self._pid, reason=reason)
+        )
+        await self._finish("cancelled", reason, process_status="cancelled")
+
+    async def _finish(self, status: str, reason: str, *, process_status: str = "completed") -> None:
+        self._result.status = status
+        self._result.reason = reason
+        await self._activity(
+            "update_process",
+            UpdateProcessInput(
+                process_id=self._pid,
+                step=status,
+                status=process_status,
+                outcome=status,
+                reason=reason,
+            ),
+        )
+
+    # ------------------------------------------------------------ task specs
+
+    def _spec(self, step: str, policy: str, **values: object) -> TaskSpec:
+        assert self._request is not None and self._registered is not None
+        rule = POLICY[policy]
+        context = {
+            "Shipment": self._result.number,
+            "Consignee": f"{self._registered.customer_code} {self._registered.customer_name}",
+            "Shelf life required": f"{self._registered.min_shelf_life_days} days",
+            **{
+                f"Line {n}": f"{quantity_text(line.quantity)} × {line.part_number}"
+                for n, line in enumerate(self._request.lines, start=1)
+            },
+        }
+        if self._request.customer_order:
+            context["Customer order"] = self._request.customer_order
+        extra = values.pop("context", {})
+        assert isinstance(extra, dict)
+        spec: dict[str, object] = {
+            "step": step,
+            "process_kind": KIND,
+            "process_id": self._pid,
+            "business_key": self._result.number,
+            "sla": rule.sla,
+            "reminder_before": rule.sla / 4,
+            "escalation_chain": list(rule.escalation_chain),
+            "candidates": Candidates(groups=["warehouse"]),
+            "context": context | extra,
+        }
+        return TaskSpec.model_validate(spec | values)
+
+    def _shortage_spec(self, picking: Picking) -> TaskSpec:
+        why = picking.shortage_text()
+        return self._spec(
+            f"stock-short-{self._shortages}",
+            "stock",
+            kind=TaskKind.PERFORM,
+            title=headline(f"Stock short for {self._result.number}: {why}"),
+            description="Only released lots with enough shelf life left for the customer ship. "
+            "Retry once stock is released, or cancel the shipment.",
+            fields=[
+                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(name="retry", label="Pick again"),
+                OutcomeSpec(name="cancel", label="Cancel the shipment", required_fields=["reason"]),
+            ],
+            context={
+                **{f"Short {n}": s.describe() for n, s in enumerate(picking.shortages, start=1)},
+                **picks_context(picking.picks),
+            },
+        )
+
+    def _pick_spec(self, picking: Picking, note: str) -> TaskSpec:
+        return self._spec(
+            f"pick-{self._pick_tasks}",
+            "pick",
+            kind=TaskKind.PERFORM,
+            title=f"Pick and ship {self._result.number}",
+            description=(
+                f"The last shipment was refused: {note}. Picked again: ship the lots listed here."
+                if note
+                else "Pick the lots listed here (first expiry first out), pack and hand over."
+            ),
+            fields=[
+                FieldSpec(name="carrier", label="Carrier"),
+                FieldSpec(name="tracking", label="Tracking number"),
+            ],
+            outcomes=[OutcomeSpec(name="shipped", label="Shipped")],
+            context=({"Refused": note} if note else {}) | picks_context(picking.picks),
+        )
+
+    def _refusal_spec(self, why: str) -> TaskSpec:
+        return self._spec(
+            f"ship-refused-{self._refusals}",
+            "pick",
+            kind=TaskKind.PERFORM,
+            title=headline(f"Shipment {self._result.number} refused: {why}"),
+            description="Nothing was shipped in the ERP. Take the refused lot out of the "
+            "consignment and put it aside; the shipment is picked again when you continue.",
+            fields=[
+                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
+            ],
+            outcomes=[
+                OutcomeSpec(name="pick_again", label="Pick again"),
+                OutcomeSpec(name="cancel", label="Cancel the shipment", required_fields=["reason"]),
+            ],
+            context={"Refused": why},
+        )
+
+    def _delivery_spec(self, step: str, note: str) -> TaskSpec:
+        assert self._shipped is not None and self._shipped.expected_delivery_on is not None
+        return self._spec(
+            step,
+            "delivery",
+            kind=TaskKind.PERFORM,
+            title=f"Delivery of {self._result.number} not confirmed",
+            description=f"Expected on {self._shipped.expected_delivery_on.isoformat()}; no "
+            "delivery confirmation came. Ask the carrier or the consignee and confirm the date.",
+            fields=[
+                FieldSpec(
+                    name="delivered_on", label="Delivered on", type=FieldType.DATE, required=True
+                ),
+                FieldSpec(name="note", label="Note", type=FieldType.LONG_TEXT),
+            ],
+            outcomes=[OutcomeSpec(name="confirmed", label="Delivery confirmed")],
+            context={
+                "Expected": self._shipped.expected_delivery_on.isoformat(),
+                **{
+                    f"Shipped {n}": line.describe() for n, line in enumerate(self._shipped.lines, 1)
+                },
+            }
+            | ({"Not taken": note} if note else {}),
+        )
+
+    # ------------------------------------------------------------ plumbing
+
+    @property
+    def _pid(self) -> str:
+        return workflow.info().workflow_id
+
+    async def _register(self, request: ShipmentRequest) -> RegisterShipmentResult:
+        registered: RegisterShipmentResult = await self._activity(
+            "register_shipment",
+            RegisterShipmentInput(
+                process_id=self._pid, run_id=workflow.info().run_id, request=request
+            ),
+            RegisterShipmentResult,
+        )
+        self._result.number = registered.number
+        consignee = registered.customer_name or registered.customer_code
+        await self._activity(
+            "register_process",
+            RegisterProcessInput(
+                process_id=self._pid,
+                run_id=workflow.info().run_id,
+                kind=KIND,
+                title=f"{registered.number} to {consignee}",
+                business_key=registered.number,
+                initiator=request.requester or None,
+            ),
+        )
+        self._registered = registered
+        self._result.status = "planned"
+        return registered
+
+    async def _step(self, step: str, reason: str = "") -> None:
+        self._result.status = step
+        await self._activity(
+            "update_process", UpdateProcessInput(process_id=self._pid, step=step, reason=reason)
+        )
+
+    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
+        return await workflow.execute_activity(
+            name,
+            arg,
+            result_type=result_type,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
