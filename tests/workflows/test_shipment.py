@@ -105,7 +105,10 @@ def delivered(event_id: str, on: date = TODAY, **data: str) -> ProcessEvent:
 
 
 async def send(handle: WorkflowHandle[Any, Any], event: ProcessEvent) -> EventResult:
-    return await handle.execute_update(ShipmentWorkflow.event, event, id=str(uuid.uuid4()))
+    result: EventResult = await handle.execute_update(
+        "event", event, id=str(uuid.uuid4()), result_type=EventResult
+    )
+    return result
 
 
 async def refused(handle: WorkflowHandle[Any, Any], event: ProcessEvent) -> tuple[str, str]:

@@ -317,3 +317,198 @@ async def test_pumps_get_serials_with_udis(time_skipping_env, sessions, task_que
         assert parents == {"PB-0710", "HS-0720", "MT-0730"}
         boards = await session.scalar(select(Lot).where(Lot.part_number == "PB-0710"))
         assert boards is not None and boards.quantity == 37
+
+
+async def test_materials_short_then_retry_then_final_inspection_fails(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_demo(sessions)  # spikes in quarantine, drip chambers on hold: nothing to issue
+    pid = "wo-short"
+    async with build_worker(env.client, task_queue, sessions):
+        handle = await start(env, task_queue, pid, "IS-2000", "10")
+        short = await eventually(
+            lambda: task_by_workflow(sessions, f"{pid}.materials-short-1"), what="short task"
+        )
+        number = (await handle.query(WorkOrderWorkflow.status)).number
+        assert short.title == (
+            f"Materials short for {number}: SP-0440 needs 10 ea, 0 available; "
+            "DC-0330 needs 10 ea, 0 available"
+        )
+        assert short.candidate_groups == ["production"]
+        assert short.spec["escalation_chain"] == ["purchasing-manager"]
+        assert short.spec["sla"] == "P1D"
+        async with sessions() as session:
+            work_order = await session.scalar(select(WorkOrder).where(WorkOrder.process_id == pid))
+            assert work_order is not None and work_order.status == "planned"
+        await stock_for_infusion_sets(sessions)  # the stock arrives and is released
+        await decide_task(
+            env.client, f"{pid}.materials-short-1", "alice", "retry", groups=["production"]
+        )
+        await produce(env.client, pid, "production-1", "10")
+        await decide_task(
+            env.client,
+            f"{pid}.final-inspection",
+            "heidi",
+            "fail",
+            groups=["qc"],
+            sample_size="5",
+            defects="2",
+            reason="2 of 5 leak at the luer bond",
+        )
+        result: WorkOrderResult = await handle.result()
+
+    assert result.status == "on_hold"
+    assert result.reason == "final inspection failed: 2 of 5 leak at the luer bond"
+    async with sessions() as session:
+        finished = await session.scalar(select(Lot).where(Lot.lot_number == result.lot_number))
+        assert finished is not None and finished.status == "ON_HOLD"
+        assert finished.hold_reason == result.reason
+        change = await session.scalar(
+            select(LotStatusChange)
+            .where(LotStatusChange.lot_id == finished.id)
+            .order_by(LotStatusChange.id.desc())
+        )
+        assert change is not None
+        assert (change.to_status, change.reason, change.changed_by) == (
+            "ON_HOLD",
+            result.reason,
+            "heidi",
+        )
+        inspection = await session.scalar(
+            select(Inspection).where(Inspection.lot_id == finished.id)
+        )
+        assert inspection is not None and (inspection.outcome, inspection.defects) == ("fail", 2)
+        work_order = await session.scalar(select(WorkOrder).where(WorkOrder.process_id == pid))
+        assert work_order is not None and work_order.status == "completed"
+        assert (
+            await session.scalar(select(Task).where(Task.workflow_id == f"{pid}.dhr-review"))
+            is None
+        )
+        actions = list(
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.entity_id.in_([result.number, result.lot_number]))
+                .order_by(AuditEntry.id)
+            )
+        )
+        assert actions == [
+            "work_order.planned",
+            "work_order.materials_short",
+            "work_order.allocated",
+            "work_order.produced",
+            "lot.inspected",
+            "lot.held",
+        ]
+        process = await session.get(Process, pid)
+        assert process is not None and (process.status, process.outcome) == ("completed", "on_hold")
+
+
+async def test_a_component_lot_held_since_allocation_is_refused_and_reallocated(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_demo(sessions)
+    await stock_for_infusion_sets(sessions)
+    pid = "wo-held"
+    async with build_worker(env.client, task_queue, sessions):
+        handle = await start(env, task_queue, pid, "IS-2000", "10")
+        first = await eventually(
+            lambda: task_by_workflow(sessions, f"{pid}.production-1"), what="production task"
+        )
+        assert any("lot TB-EARLY" in v for v in first.spec["context"].values())
+        async with sessions() as session, session.begin():  # a supplier notice holds the tubing
+            tubing = await session.scalar(select(Lot).where(Lot.lot_number == "TB-EARLY"))
+            assert tubing is not None
+            await set_lot_status(
+                session,
+                tubing,
+                "ON_HOLD",
+                reason="supplier notice SN-88: kinking tubing",
+                actor="carol",
+                process_id=None,
+            )
+        await produce(env.client, pid, "production-1", "10")
+        told = await eventually(
+            lambda: task_by_workflow(sessions, f"{pid}.production-refused-1"), what="refusal"
+        )
+        reason = (
+            "lot TB-EARLY is ON_HOLD (supplier notice SN-88: kinking tubing): it cannot be issued"
+        )
+        assert told.spec["context"]["Refused"] == reason
+        assert told.candidate_groups == ["production"]
+        async with sessions() as session:  # nothing was issued or made
+            assert await session.scalar(select(func.count()).select_from(GenealogyEdge)) == 0
+            made = await session.scalar(
+                select(func.count()).select_from(Lot).where(Lot.origin == "production")
+            )
+            assert made == 0
+            refusal = await session.scalar(
+                select(AuditEntry).where(AuditEntry.action == "work_order.issue_refused")
+            )
+            assert refusal is not None
+            assert (refusal.outcome, refusal.reason, refusal.actor) == ("refused", reason, "ivan")
+        await decide_task(
+            env.client,
+            f"{pid}.production-refused-1",
+            "ivan",
+            "allocate_again",
+            groups=["production"],
+        )
+        second = await eventually(
+            lambda: task_by_workflow(sessions, f"{pid}.production-2"), what="production again"
+        )
+        assert second.spec["context"]["Refused"] == reason
+        tubing_picks = [v for k, v in second.spec["context"].items() if "(TB-0150)" in k]
+        assert len(tubing_picks) == 1 and tubing_picks[0].startswith("15.5 m of lot L")
+        await produce(env.client, pid, "production-2", "10")
+        await inspect_review_release(env.client, pid)
+        result: WorkOrderResult = await handle.result()
+
+    assert result.status == "released"
+    async with sessions() as session:
+        parents = set(
+            await session.scalars(
+                select(Lot.lot_number)
+                .join(GenealogyEdge, GenealogyEdge.parent_lot_id == Lot.id)
+                .join(WorkOrder, WorkOrder.id == GenealogyEdge.work_order_id)
+                .where(WorkOrder.process_id == pid)
+            )
+        )
+        assert "TB-EARLY" not in parents and len(parents) == 8
+        held = await session.scalar(select(Lot).where(Lot.lot_number == "TB-EARLY"))
+        assert held is not None and held.status == "ON_HOLD" and held.quantity == 10
+
+
+async def test_a_part_without_effective_revision_or_bom_is_refused(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_demo(sessions)
+    async with build_worker(env.client, task_queue, sessions):
+        unknown = await (await start(env, task_queue, "wo-unknown", "XX-9999", "5")).result()
+        no_bom = await (await start(env, task_queue, "wo-no-bom", "TB-0150", "5")).result()
+
+    assert unknown.status == "rejected"
+    assert unknown.reason == "XX-9999 has no effective revision: nothing can be made of it"
+    assert no_bom.status == "rejected"
+    assert no_bom.reason == "TB-0150 revision C has no bill of materials"
+    async with sessions() as session:
+        for pid, result in (("wo-unknown", unknown), ("wo-no-bom", no_bom)):
+            process = await session.get(Process, pid)
+            assert process is not None
+            assert (process.status, process.outcome) == ("failed", "rejected")
+            entry = await session.scalar(
+                select(AuditEntry).where(
+                    AuditEntry.action == "work_order.refused", AuditEntry.entity_id == result.number
+                )
+            )
+            assert (
+                entry is not None and entry.outcome == "refused" and entry.reason == result.reason
+            )
+        assert (
+            await session.scalar(
+                select(func.count()).select_from(WorkOrder).where(WorkOrder.process_id.is_not(None))
+            )
+            == 0
+        )
