@@ -24,7 +24,15 @@ from erp.purchasing import (
     sampling_plan,
 )
 from erp.seed import seed_demo
-from erp.supply import DoaThreshold, Inspection, InventoryMovement, Receipt, SupplierScorecard
+from erp.supply import (
+    Customer,
+    CustomerOrder,
+    DoaThreshold,
+    Inspection,
+    InventoryMovement,
+    Receipt,
+    SupplierScorecard,
+)
 from schemas.purchase import (
     IssuePurchaseOrderInput,
     ReceiveGoodsInput,
@@ -355,3 +363,53 @@ async def test_the_lot_machine_refusal_is_non_retryable_with_its_reason(sessions
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == "lot.released")
         )
     assert lot is not None and lot.status == "RELEASED" and audits == 1
+
+
+async def test_an_unknown_supplier_is_refused_without_an_order_row(sessions):
+    await seed_demo(sessions)
+    activities = PurchaseActivities(sessions)
+    data = RegisterPurchaseInput(
+        process_id="po-nobody", run_id="r1", request=_request("SUP-9999", "TB-0150", "10")
+    )
+    with pytest.raises(ApplicationError) as refused:
+        await ActivityEnvironment().run(activities.register_purchase, data)
+    assert refused.value.message == "supplier SUP-9999 is not known"
+    async with sessions() as session:
+        order = await session.scalar(
+            select(PurchaseOrder).where(PurchaseOrder.process_id == "po-nobody")
+        )
+        actions = list(
+            await session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.entity_id == refused.value.details[0])
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert order is None and actions == ["purchase.requested", "purchase.rejected"]
+
+
+async def test_a_purchase_for_a_customer_order_is_linked_to_it(sessions):
+    await seed_demo(sessions)
+    async with sessions() as session, session.begin():
+        customer = await session.scalar(select(Customer).where(Customer.code == "CUS-0001"))
+        assert customer is not None
+        session.add(
+            CustomerOrder(
+                number="CO-2026-0001",
+                process_id="co-1",
+                customer_id=customer.id,
+                part_number="IS-2000",
+                quantity=Decimal(100),
+            )
+        )
+    request = _request("SUP-0001", "TB-0150", "10").model_copy(update={"customer_order": "co-1"})
+    data = RegisterPurchaseInput(process_id="co-1.purchase-1", run_id="r1", request=request)
+    await ActivityEnvironment().run(PurchaseActivities(sessions).register_purchase, data)
+    async with sessions() as session:
+        order = await session.scalar(
+            select(PurchaseOrder).where(PurchaseOrder.process_id == "co-1.purchase-1")
+        )
+        linked = await session.scalar(
+            select(CustomerOrder).where(CustomerOrder.number == "CO-2026-0001")
+        )
+    assert order is not None and linked is not None and order.customer_order_id == linked.id
