@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, timedelta
+from decimal import Decimal
 
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
@@ -10,6 +11,13 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 from schemas.approval import ApprovalRequestInput
 from schemas.change_control import ChangeContent, ChangeRequestInput
 from schemas.human_task import DecisionRule
+from schemas.supply import (
+    ProcureToDeliverRequest,
+    PurchaseLine,
+    PurchaseRequest,
+    ShipmentLineRequest,
+    ShipmentRequest,
+)
 
 DEMO_REQUESTS: list[ApprovalRequestInput] = [
     ApprovalRequestInput(
@@ -80,6 +88,50 @@ def demo_change() -> ChangeRequestInput:
     )
 
 
+def demo_supply() -> list[tuple[str, ProcureToDeliverRequest | PurchaseRequest | ShipmentRequest]]:
+    """A customer order for pumps (5 in stock, 30 to make, mechanisms to buy), a purchase of tubing
+    awaiting approval, and a shipment of infusion sets for the warehouse to pick."""
+    today = date.today()
+    return [
+        (
+            "ProcureToDeliver",
+            ProcureToDeliverRequest(
+                process_id="co-demo-0001",
+                requester="frank",
+                customer_code="CUS-0001",
+                part_number="IP-3000",
+                quantity=Decimal(35),
+                due_on=today + timedelta(days=45),
+                customer_reference="PO 4500123987",
+            ),
+        ),
+        (
+            "Purchase",
+            PurchaseRequest(
+                process_id="po-demo-0001",
+                requester="frank",
+                supplier_code="SUP-0001",
+                lines=[
+                    PurchaseLine(
+                        part_number="TB-0150", quantity=Decimal(20000), unit_price=Decimal("0.42")
+                    )
+                ],
+                due_on=today + timedelta(days=21),
+                buyer_note="Safety stock for Q1",
+            ),
+        ),
+        (
+            "Shipment",
+            ShipmentRequest(
+                process_id="sh-demo-0001",
+                requester="grace",
+                customer_code="CUS-0003",
+                lines=[ShipmentLineRequest(part_number="IS-2000", quantity=Decimal(200))],
+            ),
+        ),
+    ]
+
+
 async def start_demo_processes(client: Client, task_queue: str) -> list[str]:
     """Start the demo processes; returns the ids started now (repeats are skipped)."""
     started: list[str] = []
@@ -91,6 +143,14 @@ async def start_demo_processes(client: Client, task_queue: str) -> list[str]:
         started.append(change.process_id)
     except WorkflowAlreadyStartedError:
         pass
+    for workflow_type, supply in demo_supply():
+        try:
+            await client.start_workflow(
+                workflow_type, supply, id=supply.process_id, task_queue=task_queue
+            )
+        except WorkflowAlreadyStartedError:
+            continue
+        started.append(supply.process_id)
     for request in DEMO_REQUESTS:
         try:
             await client.start_workflow(
