@@ -33,11 +33,12 @@ from erp.models import AppGroup
 from erp.queries import audit_query
 from schemas.api import ApprovalStart, DecisionIn, DelegationIn
 from schemas.human_task import DecisionRule
-from ui import change_views
+from ui import change_views, supply_views
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
+router.include_router(supply_views.router)  # the procure-to-deliver pages
 LOGIN_CSRF_COOKIE = "lotline_login_csrf"
 
 
