@@ -9,7 +9,7 @@ import pytest
 from biip.gs1_messages import GS1Message
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 
 from erp.audit import verify_chain
 from erp.lots import set_lot_status
@@ -512,3 +512,33 @@ async def test_a_part_without_effective_revision_or_bom_is_refused(
             )
             == 0
         )
+
+
+async def test_cancelled_after_production_the_unreleased_lot_is_held(
+    time_skipping_env, sessions, task_queue
+):
+    env = time_skipping_env
+    await seed_demo(sessions)
+    pid = "wo-cancel"
+    async with build_worker(env.client, task_queue, sessions):
+        handle = await start(env, task_queue, pid, "IP-3000", "1")
+        await produce(env.client, pid, "production-1", "1")
+        await eventually(
+            lambda: task_by_workflow(sessions, f"{pid}.final-inspection"), what="inspection task"
+        )
+        await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+
+    async with sessions() as session:
+        work_order = await session.scalar(select(WorkOrder).where(WorkOrder.process_id == pid))
+        assert work_order is not None and work_order.status == "cancelled"
+        finished = await session.scalar(select(Lot).where(Lot.work_order_id == work_order.id))
+        assert finished is not None and finished.status == "ON_HOLD"
+        assert finished.hold_reason.startswith(f"{work_order.number} cancelled before release")
+        process = await session.get(Process, pid)
+        assert process is not None and process.status == "cancelled"
+        task = await session.scalar(
+            select(Task).where(Task.workflow_id == f"{pid}.final-inspection")
+        )
+        assert task is not None and task.status == "cancelled"
