@@ -215,6 +215,85 @@ async def record(env: WorkflowEnvironment, task_queue: str) -> None:
     await _save(client, "human_task_cancelled", "rec-apr-cancel.approval")
 
 
+# Procure-to-deliver: the workflow tests themselves are the scenarios. Each runs on a fresh copy of
+# the migrated database; afterwards every process it registered (table `process`) is saved.
+SUPPLY_SCENARIOS = [
+    (
+        "tests.workflows.test_procure_to_deliver",
+        "test_customer_order_buys_makes_ships_and_delivers",
+    ),
+    (
+        "tests.workflows.test_procure_to_deliver",
+        "test_an_order_nobody_can_source_is_cancelled_by_the_buyer",
+    ),
+    (
+        "tests.workflows.test_purchase",
+        "test_a_disqualified_supplier_is_refused_then_the_buyer_changes_the_supplier",
+    ),
+    ("tests.workflows.test_purchase", "test_partial_receipts_inspection_release_and_hold"),
+    (
+        "tests.workflows.test_purchase",
+        "test_late_delivery_escalates_at_the_deadline_and_closes_when_the_rest_arrives",
+    ),
+    (
+        "tests.workflows.test_purchase",
+        "test_the_requester_may_not_approve_and_a_rejection_ends_the_purchase",
+    ),
+    (
+        "tests.workflows.test_work_order",
+        "test_materials_short_then_retry_then_final_inspection_fails",
+    ),
+    (
+        "tests.workflows.test_work_order",
+        "test_a_component_lot_held_since_allocation_is_refused_and_reallocated",
+    ),
+    ("tests.workflows.test_shipment", "test_a_lot_held_after_picking_is_refused_with_the_reason"),
+    (
+        "tests.workflows.test_shipment",
+        "test_no_confirmation_opens_a_task_at_the_expected_date_and_escalates",
+    ),
+]
+SUPPLY_KINDS = ("procure-to-deliver", "purchase", "work-order", "shipment")
+
+
+async def record_supply(socket: str) -> None:
+    import importlib
+
+    from sqlalchemy import select
+
+    from erp.models import Process
+
+    for module_name, test_name in SUPPLY_SCENARIOS:
+        test = getattr(importlib.import_module(module_name), test_name)
+        database = f"rec_{uuid.uuid4().hex[:8]}"
+        with psycopg.connect(f"host={socket} user=postgres dbname=postgres", autocommit=True) as c:
+            c.execute(f'CREATE DATABASE "{database}" TEMPLATE rec')
+        engine = make_engine(f"postgresql+psycopg://postgres@/{database}?host={socket}")
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(BIN / "temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
+        try:
+            sessions = make_session_factory(engine)
+            await test(
+                sessions=sessions, time_skipping_env=env, task_queue=f"rec-{uuid.uuid4().hex[:8]}"
+            )
+            async with sessions() as session:
+                ids = list(
+                    await session.scalars(
+                        select(Process.id)
+                        .where(Process.kind.in_(SUPPLY_KINDS))
+                        .order_by(Process.id)
+                    )
+                )
+            scenario = test_name.removeprefix("test_")[:60]
+            for workflow_id in ids:
+                await _save(env.client, scenario, workflow_id)
+        finally:
+            await env.shutdown()
+            await engine.dispose()
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="lotline-record-"))
@@ -225,6 +304,12 @@ async def main() -> None:
         c.execute("CREATE DATABASE rec")
     url = f"postgresql+psycopg://postgres@/rec?host={socket}"
     upgrade(url)
+    if "--only-supply" in sys.argv:  # the procure-to-deliver scenarios, on their own databases
+        try:
+            await record_supply(str(socket))
+        finally:
+            server.cleanup()
+        return
     engine = make_engine(url)
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(BIN / "temporal-test-server"),
