@@ -56,7 +56,7 @@ from erp.supply import (
     ShipmentLine,
     SupplierScorecard,
 )
-from schemas.api import TaskOut
+from schemas.api import AuditOut, TaskOut
 from schemas.supply import (
     EVENT_GROUPS,
     EVENTS,
@@ -67,7 +67,7 @@ from schemas.supply import (
     TraceResult,
     WorkOrderRequest,
 )
-from ui.change_views import Event, timeline
+from ui.change_views import Event, show, timeline
 
 router = APIRouter(include_in_schema=False)
 
@@ -495,8 +495,39 @@ async def process_view(session: AsyncSession, process_id: str) -> ProcessView:
         id=process_id,
         process=await session.get(Process, process_id),
         open_tasks=[task_out(t) for t in tasks],
-        timeline=timeline([audit_out(r) for r in rows]),
+        timeline=supply_timeline([audit_out(r) for r in rows]),
     )
+
+
+HIDDEN_FACTS = {"event_id", "idempotency_key", "run_id"}
+
+
+def supply_timeline(rows: list[AuditOut]) -> list[Event]:
+    """The timeline as the change page reads it, plus what a supply row says in its record when
+    it gives no reason (the step a process moved to, the lot a receipt made)."""
+    events = timeline(rows)
+    for row, event in zip(rows, events, strict=True):
+        after: Mapping[str, Any] = row.after or {}
+        if row.action == "process.step" and after.get("step"):
+            event.what = "step: " + str(after["step"]).replace("_", " ").replace("-", " ")
+        elif not event.detail and after and not row.action.startswith("task."):
+            event.detail = _facts(after)
+    return events
+
+
+def _facts(values: Mapping[str, Any]) -> str:
+    shown = [
+        f"{name.replace('_', ' ')}: {_fact(value)}"
+        for name, value in values.items()
+        if name not in HIDDEN_FACTS and value not in (None, "", [], {})
+    ]
+    return "; ".join(shown[:8])
+
+
+def _fact(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return show(value)
 
 
 async def _starting(
@@ -528,6 +559,10 @@ class PurchaseView:
     receipts: list[ReceiptRow]
     inspections: list[tuple[Inspection, str]]
     customer_order: CustomerOrder | None
+
+    @property
+    def all_received(self) -> bool:
+        return all(line.received_quantity >= line.quantity for line in self.lines)
 
 
 async def purchase_view(session: AsyncSession, po: PurchaseOrder) -> PurchaseView:
