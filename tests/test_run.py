@@ -88,16 +88,20 @@ def test_make_run_starts_everything_and_stops_cleanly(run_env: dict[str, str]) -
     process = start_runner(run_env, out)
     base = f"http://127.0.0.1:{run_env['LOTLINE_PORT']}"
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
-    wait_for_open_tasks(data_dir, 4)  # three approvals and the demo change's triage
+    # three approvals, the demo change's triage, the approval of the purchase the demo customer
+    # order needs, the approval of the demo purchase, and the demo shipment's pick
+    wait_for_open_tasks(data_dir, 7)
+    tasks = open_tasks(data_dir)
     first = stop_runner(process, out)
     assert "demo data loaded" in first and "apr-demo-0001" in first and "cr-demo-0001" in first
+    assert "co-demo-0001" in first and "po-demo-0001" in first and "sh-demo-0001" in first
     assert not postgres_running(data_dir / "pg")
     assert not port_open("127.0.0.1", int(run_env["LOTLINE_TEMPORAL_PORT"]))
     with pytest.raises(httpx.HTTPError):
         httpx.get(f"{base}/healthz", timeout=2)
 
     process = start_runner(run_env, out)  # the same data dir: same database, same workflows
-    assert open_tasks(data_dir) == 4
+    assert open_tasks(data_dir) == tasks
     second = stop_runner(process, out)
     assert "demo data loaded" not in second and "Demo inbox" not in second
 
