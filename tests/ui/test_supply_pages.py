@@ -18,6 +18,7 @@ from erp.audit import AuditRecord, append_audit
 from erp.lots import move, set_lot_status
 from erp.master_data import Item, Lot, PurchaseOrder, PurchaseOrderLine, Supplier, WorkOrder
 from erp.models import Process, Task
+from erp.seed import DEMO_PASSWORD
 from erp.seed_master_data import GS1_EXAMPLE_COMPANY_PREFIX, gtin14
 from erp.supply import (
     Customer,
@@ -30,6 +31,7 @@ from erp.supply import (
     ShipmentLine,
     SupplierScorecard,
 )
+from tests.helpers import eventually
 from tests.ui.conftest import Site, hidden_value, text_of
 from tests.ui.test_pages import assert_secure_headers
 
@@ -729,3 +731,146 @@ async def test_event_refusals_are_shown_on_the_form(site: Site):
     async with site.sessions() as session:
         receipts = (await session.scalars(select(Receipt))).all()
     assert len(receipts) == 1  # nothing recorded
+
+
+# ---------------------------------------------------------------- events on the real processes
+
+
+async def wait_for(site: Site, query, what: str):  # type: ignore[no-untyped-def]
+    async def probe():  # type: ignore[no-untyped-def]
+        async with site.sessions() as session:
+            return await session.scalar(query)
+
+    return await eventually(probe, timeout=60, what=what)
+
+
+async def issued_purchase(site: Site) -> str:
+    """A purchase of 500 m tubing started over REST by frank, approved by judy, issued."""
+    started = await site.api.http.post(
+        "/api/v1/processes/purchase",
+        json={
+            "supplier_code": "SUP-0001",
+            "lines": [{"part_number": "TB-0150", "quantity": "500", "unit_price": "1.80"}],
+            "due_on": (TODAY + timedelta(days=14)).isoformat(),
+        },
+        headers=await site.api.token("frank"),
+    )
+    assert started.status_code in (200, 201), started.text
+    process_id = str(started.json()["id"])
+    approval = await wait_for(
+        site,
+        select(Task).where(Task.workflow_id == f"{process_id}.approval", Task.status == "open"),
+        "the approval task",
+    )
+    decided = await site.api.http.post(
+        f"/api/v1/tasks/{approval.id}/decision",
+        json={"outcome": "approve", "password": DEMO_PASSWORD},
+        headers=await site.api.token("judy"),
+    )
+    assert decided.status_code == 200, decided.text
+    await wait_for(
+        site,
+        select(PurchaseOrder.id).where(
+            PurchaseOrder.process_id == process_id, PurchaseOrder.status == "issued"
+        ),
+        "the purchase order issued",
+    )
+    return process_id
+
+
+async def test_goods_keyed_in_by_hand_refused_then_received_once(site: Site):
+    process_id = await issued_purchase(site)
+    grace = await site.as_user("grace")
+    page = await grace.get(f"/ui/purchases/{process_id}")
+    event_id = hidden_value(section(page.text, "goods-received-h"), "event_id")
+    goods = {
+        "event_id": event_id,
+        "part_number": "TB-0150",
+        "quantity": "600",
+        "supplier_lot": "NK-HAND-1",
+        "manufactured_on": (TODAY - timedelta(days=30)).isoformat(),
+        "expires_on": (TODAY + timedelta(days=900)).isoformat(),
+    }
+    too_much = await grace.post(f"/ui/purchases/{process_id}/events/goods-received", goods)
+    assert too_much.status_code == 409
+    refusal = text_of(section(too_much.text, "goods-received-h"))
+    assert "Only 500 m of TB-0150 is still open on PO-" in refusal
+    assert 'value="NK-HAND-1"' in too_much.text  # what was typed is kept
+
+    received = await grace.post(
+        f"/ui/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
+    )
+    assert received.status_code == 200, text_of(received.text)
+    answer = re.search(
+        r'<div class="alert ok" role="status" id="event-answer">(.*?)</div>', received.text, re.S
+    )
+    assert answer, text_of(received.text)
+    said = text_of(answer.group(1))
+    lot_number = re.search(r"received as lot (\S+), in QUARANTINE", said)
+    assert lot_number, said
+    assert f'href="/ui/lots/{lot_number.group(1)}"' in answer.group(1)
+    receipts = text_of(section(received.text, "receipts-h"))
+    assert lot_number.group(1) in receipts and "NK-HAND-1" in receipts and "QUARANTINE" in receipts
+    fresh = hidden_value(section(received.text, "goods-received-h"), "event_id")
+    assert fresh != event_id  # the next receipt is a new event
+
+    again = await grace.post(
+        f"/ui/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
+    )
+    assert again.status_code == 200
+    assert "This was recorded before; nothing changed." in text_of(again.text)
+    async with site.sessions() as session:
+        count = len(
+            (await session.scalars(select(Receipt).where(Receipt.process_id == process_id))).all()
+        )
+    assert count == 1
+
+
+async def test_delivery_confirmed_on_the_shipment_page(site: Site):
+    started = await site.api.http.post(
+        "/api/v1/processes/shipment",
+        json={"customer_code": "CUS-0003", "lines": [{"part_number": "IS-2000", "quantity": "10"}]},
+        headers=await site.api.token("grace"),
+    )
+    assert started.status_code in (200, 201), started.text
+    process_id = str(started.json()["id"])
+    pick = await wait_for(
+        site,
+        select(Task).where(Task.workflow_id == f"{process_id}.pick-1", Task.status == "open"),
+        "the pick task",
+    )
+    grace = await site.as_user("grace")
+    page = await grace.get(f"/ui/shipments/{process_id}")
+    assert "Pick and ship" in text_of(section(page.text, "tasks-h"))
+    delivery = {
+        "event_id": hidden_value(section(page.text, "delivered-h"), "event_id"),
+        "delivered_on": TODAY.isoformat(),
+        "received_by": "Ward 3, night pharmacist",
+    }
+    early = await grace.post(f"/ui/shipments/{process_id}/events/delivered", delivery)
+    assert early.status_code == 409
+    assert "has not been shipped yet" in text_of(section(early.text, "delivered-h"))
+
+    shipped = await site.api.http.post(
+        f"/api/v1/tasks/{pick.id}/decision",
+        json={"outcome": "shipped", "fields": {"carrier": "DHL", "tracking": "JD0146000099"}},
+        headers=await site.api.token("grace"),
+    )
+    assert shipped.status_code == 200, shipped.text
+    await wait_for(
+        site,
+        select(Shipment.id).where(Shipment.process_id == process_id, Shipment.status == "shipped"),
+        "the shipment shipped",
+    )
+    lines = section((await grace.get(f"/ui/shipments/{process_id}")).text, "lines-h")
+    assert "CUS-0003 · Clínica Santa Lucía" in text_of(lines)
+    assert 'href="/ui/lots/' in lines
+
+    confirmed = await grace.post(f"/ui/shipments/{process_id}/events/delivered", delivery)
+    assert confirmed.status_code == 200, text_of(confirmed.text)
+    shown = text_of(confirmed.text)
+    assert re.search(rf"Delivery of SH-\d{{4}}-\d{{4}} on {TODAY.isoformat()} recorded", shown), (
+        shown
+    )
+    facts = text_of(section(confirmed.text, "shipment-h"))
+    assert "Status delivered" in facts and "Delivered 20" in facts, facts
