@@ -874,3 +874,38 @@ async def test_delivery_confirmed_on_the_shipment_page(site: Site):
     )
     facts = text_of(section(confirmed.text, "shipment-h"))
     assert "Status delivered" in facts and "Delivered 20" in facts, facts
+
+
+async def test_customer_order_page_links_its_children(site: Site):
+    started = await site.api.http.post(
+        "/api/v1/processes/procure-to-deliver",
+        json={
+            "customer_code": "CUS-0003",
+            "part_number": "IS-2000",
+            "quantity": "10",
+            "due_on": (TODAY + timedelta(days=30)).isoformat(),
+            "customer_reference": "CSL-7781",
+        },
+        headers=await site.api.token("judy"),
+    )
+    assert started.status_code in (200, 201), started.text
+    process_id = str(started.json()["id"])
+    await wait_for(  # in stock: shipped from stock, nothing bought or made
+        site, select(Process.id).where(Process.id == f"{process_id}.shipment"), "the shipment"
+    )
+    judy = await site.as_user("judy")
+
+    async def with_the_pick_task():  # type: ignore[no-untyped-def]
+        response = await judy.get(f"/ui/orders/{process_id}")
+        return response if "Pick and ship" in response.text else None
+
+    page = await eventually(with_the_pick_task, what="the child's pick task on the order page")
+    shown = clean(page)
+    assert re.search(r"CO-\d{4}-\d{4}", shown) and "CSL-7781" in shown
+    assert "10 × IS-2000 for Clínica Santa Lucía" in shown
+    children = section(page.text, "children-h")
+    assert f'href="/ui/shipments/{process_id}.shipment">SH-' in children
+    timeline = text_of(section(page.text, "timeline-h"))
+    assert "Pick and ship" in timeline  # the child's task, on the parent's timeline
+    listed = (await judy.get("/ui/supply", params={"kind": "procure-to-deliver"})).text
+    assert f'href="/ui/orders/{process_id}"' in listed
