@@ -16,6 +16,7 @@ from erp.models import AuditEntry, Process
 from erp.supply import SerialNumber, SupplierScorecard
 from erp.users import create_api_key
 from tests.activities.test_trace import Genealogy, generate_genealogy
+from tests.helpers import eventually
 
 DUE = (date.today() + timedelta(days=30)).isoformat()
 PURCHASE = {
@@ -184,7 +185,8 @@ async def running(stack, process_id: str, kind: str, status: str = "running") ->
 
 
 RECEIPT = {"part_number": "TB-0150", "quantity": "1000", "supplier_lot": "NK-1"}
-LABEL = "(01)00614141200016(11)260101(17)301231(10)NK-2611-77"
+LABEL = "(01)09506000134352(11)260101(17)301231(10)NK-2611-77"
+LABEL_RAW = "0109506000134352112601011730123110NK-2611-77"  # as a GS1-128 scanner sends it
 
 
 async def test_events_are_refused_with_reasons_and_audited(stack):
@@ -472,3 +474,87 @@ async def test_suppliers_and_customers(stack):
     assert (await stack.http.get("/api/v1/customers", headers=frank)).status_code == 200
     blind = await key_with(stack, "blind", "processes:start")
     assert (await stack.http.get("/api/v1/suppliers", headers=blind)).status_code == 403
+
+
+# ---------------------------------------------------------------- events on a real purchase
+
+
+async def test_goods_received_with_a_gs1_label_makes_one_quarantine_lot(stack):
+    """On the real Purchase workflow: refusals by the workflow come back with their status and
+    words; a receipt by GS1 label makes a QUARANTINE lot from the label; a repeat changes
+    nothing."""
+    from erp.supply import Receipt
+    from tests.api.test_procure_to_deliver_api import decide
+
+    started = await stack.http.post(
+        "/api/v1/processes/purchase", json=PURCHASE, headers=stack.mes | {"Idempotency-Key": "r1"}
+    )
+    assert started.status_code == 201, started.text
+    purchase = started.json()["id"]
+    url = f"/api/v1/processes/{purchase}/events"
+    grace = await stack.token("grace")
+
+    early = await stack.http.post(f"{url}/goods-received", json=RECEIPT, headers=grace)
+    assert early.status_code == 409, early.text
+    assert "has not been issued to the supplier yet" in early.json()["detail"]
+
+    await decide(stack, "frank", f"{purchase}.approval", "approve", sign=True)
+
+    async def confirmed():
+        response = await stack.http.post(
+            f"{url}/supplier-confirmed",
+            json={"promised_on": DUE, "supplier_reference": "SO-1"},
+            headers=stack.mes | {"Idempotency-Key": "confirm-1"},
+        )
+        return response if response.status_code == 200 else None
+
+    confirmation = (await eventually(confirmed, timeout=60, what="the PO issued")).json()
+    assert confirmation["repeated"] is False and confirmation["event"] == "supplier-confirmed"
+
+    not_ordered = await stack.http.post(
+        f"{url}/goods-received", json=RECEIPT | {"part_number": "LC-0110"}, headers=grace
+    )
+    assert not_ordered.status_code == 422
+    assert "LC-0110 is not on purchase order PO-" in not_ordered.json()["detail"]
+    too_much = await stack.http.post(
+        f"{url}/goods-received", json=RECEIPT | {"quantity": "2500"}, headers=grace
+    )
+    assert too_much.status_code == 409 and "still open" in too_much.json()["detail"]
+
+    scan = {"part_number": "TB-0150", "quantity": "1200", "gs1": f"]C1{LABEL_RAW}"}
+    received = await stack.http.post(
+        f"{url}/goods-received", json=scan, headers=grace | {"Idempotency-Key": "dock-1-scan-7"}
+    )
+    assert received.status_code == 200, received.text
+    answer = received.json()
+    lot_number = answer["data"]["lot_number"]
+    assert answer["repeated"] is False and answer["event_id"] == "dock-1-scan-7"
+    again = await stack.http.post(
+        f"{url}/goods-received", json=scan, headers=grace | {"Idempotency-Key": "dock-1-scan-7"}
+    )
+    assert again.status_code == 200, again.text
+    assert again.json()["repeated"] is True and again.json()["data"]["lot_number"] == lot_number
+
+    async with stack.sessions() as session:
+        lot = await session.scalar(select(Lot).where(Lot.lot_number == lot_number))
+        assert lot is not None
+        assert (lot.status, lot.quantity, lot.supplier_lot) == (
+            "QUARANTINE",
+            Decimal(1200),
+            "NK-2611-77",
+        )
+        assert (lot.manufactured_on, lot.expires_on) == (date(2026, 1, 1), date(2030, 12, 31))
+        receipts = list(
+            await session.scalars(select(Receipt).where(Receipt.process_id == purchase))
+        )
+    assert len(receipts) == 1 and receipts[0].gs1 == f"]C1{LABEL_RAW}"
+
+    facts = (await stack.http.get(f"/api/v1/lots/{lot_number}", headers=stack.mes)).json()
+    assert [h["to_status"] for h in facts["status_history"]] == ["QUARANTINE"]
+    assert facts["receipt"]["purchase_order"].startswith("PO-")
+    assert facts["receipt"]["received_by"] == "grace"
+    by_label = await stack.http.get(f"/api/v1/lots/{quote(LABEL, safe='')}", headers=stack.mes)
+    assert by_label.json()["lot_number"] == lot_number  # the supplier's label finds our lot
+
+    by_grace = [a.reason for a in await refusals(stack, purchase) if a.actor == "grace"]
+    assert [reason.split(" ")[0] for reason in by_grace] == ["purchase", "LC-0110", "only"]
