@@ -11,7 +11,12 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import exists, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
+from temporalio.client import (
+    Client,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -350,6 +355,13 @@ async def _deliver(client: Client, process_id: str, update: ProcessEvent) -> Eve
         result = await update_when_ready(handle, "event", update, result_type=EventResult)
     except WorkflowUpdateFailedError as err:
         raise _refusal(err.cause) from None
+    except WorkflowUpdateRPCTimeoutOrCancelledError:
+        raise ApiError(
+            503,
+            f"process {process_id} did not answer in time; the event may or may not have been "
+            "taken. Send it again with the same Idempotency-Key: a repeat changes nothing.",
+            headers={"Retry-After": "5"},
+        ) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise ApiError(

@@ -191,11 +191,11 @@ async def resolve_lot_reference(session: AsyncSession, reference: str) -> tuple[
     value = reference.strip()
     if not value:
         raise LotNotFound("no lot number given")
-    if not looks_like_gs1(value):
-        lot = await session.scalar(select(Lot).where(Lot.lot_number == value))
-        if lot is None:
-            raise LotNotFound(f"lot {value} is not known; check the lot number or scan its label")
+    lot = await session.scalar(select(Lot).where(Lot.lot_number == value))
+    if lot is not None:  # a lot number first, even one that could pass for a GTIN
         return lot, None
+    if not looks_like_gs1(value):
+        raise LotNotFound(f"lot {value} is not known; check the lot number or scan its label")
     label = parse_label(value)
     if label.lot is None and label.serial is None:
         raise LotNotFound(

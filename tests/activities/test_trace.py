@@ -325,6 +325,18 @@ async def test_references_resolve_to_lots_and_serials(sessions, genealogy):
             await resolve_lot_reference(session, "(01)00614141200011(10)TR-T1")
 
 
+async def test_a_lot_number_that_could_pass_for_a_gtin_is_a_lot(sessions, genealogy):
+    async with sessions() as session, session.begin():
+        await session.execute(
+            text("UPDATE lot SET lot_number = '4006381333931' WHERE lot_number = 'TR-T5'")
+        )
+    async with sessions() as session:
+        lot, serial = await resolve_lot_reference(session, "4006381333931")
+        assert (lot.lot_number, serial) == ("4006381333931", None)
+        with pytest.raises(LotNotFound, match="names a product \\(GTIN\\) but no lot"):
+            await resolve_lot_reference(session, "4006381333948")
+
+
 async def test_a_supplier_lot_received_twice_is_ambiguous(sessions, genealogy):
     async with sessions() as session, session.begin():
         await session.execute(
