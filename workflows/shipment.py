@@ -21,7 +21,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from schemas.activities import RegisterProcessInput, UpdateProcessInput
+    from schemas.activities import CancelTaskInput, RegisterProcessInput, UpdateProcessInput
     from schemas.human_task import (
         Candidates,
         FieldSpec,
@@ -284,8 +284,16 @@ class ShipmentWorkflow:
         await self._step(step)
         task = asyncio.ensure_future(human_task(self._delivery_spec(step, note)))
         await workflow.wait_condition(lambda: task.done() or self._recording)
-        if self._recording:  # the event came first: close the task
+        if self._recording:  # the event came first: close the task, saying why
             if not task.done():
+                await self._activity(
+                    "cancel_task",
+                    CancelTaskInput(
+                        task_id=None,
+                        workflow_id=f"{self._pid}.{step}",
+                        reason=f"the consignee confirmed delivery of {self._result.number}",
+                    ),
+                )
                 task.cancel()
             try:
                 await task

@@ -363,6 +363,13 @@ async def test_the_event_closes_the_overdue_task(time_skipping_env, sessions, ta
     assert result.status == "delivered"
     task = await task_by_workflow(sessions, f"{pid}.delivery-overdue")
     assert task is not None and task.status == "cancelled"
+    async with sessions() as session:
+        why = await session.scalar(
+            select(AuditEntry.reason).where(
+                AuditEntry.action == "task.cancelled", AuditEntry.entity_id == str(task.id)
+            )
+        )
+    assert why is not None and why.startswith("the consignee confirmed delivery of SH-")
 
 
 async def test_short_stock_waits_for_the_warehouse(time_skipping_env, sessions, task_queue):
