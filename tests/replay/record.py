@@ -294,6 +294,39 @@ async def record_supply(socket: str) -> None:
             await engine.dispose()
 
 
+# The nightly lot expiry: its workflow test is the scenario; the first run's history is saved.
+LOT_EXPIRY_SCENARIO = (
+    "tests.workflows.test_lot_expiry",
+    "test_the_workflow_expires_what_is_past_its_date_on_the_workflow_clock",
+    "lot-expiry-1",
+)
+
+
+async def record_lot_expiry(socket: str) -> None:
+    import importlib
+
+    module_name, test_name, workflow_id = LOT_EXPIRY_SCENARIO
+    test = getattr(importlib.import_module(module_name), test_name)
+    database = f"rec_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(f"host={socket} user=postgres dbname=postgres", autocommit=True) as c:
+        c.execute(f'CREATE DATABASE "{database}" TEMPLATE rec')
+    engine = make_engine(f"postgresql+psycopg://postgres@/{database}?host={socket}")
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(BIN / "temporal-test-server"),
+        data_converter=pydantic_data_converter,
+    )
+    try:
+        await test(
+            sessions=make_session_factory(engine),
+            time_skipping_env=env,
+            task_queue=f"rec-{uuid.uuid4().hex[:8]}",
+        )
+        await _save(env.client, "lot_expiry_expires_what_is_past_its_date", workflow_id)
+    finally:
+        await env.shutdown()
+        await engine.dispose()
+
+
 async def main() -> None:
     OUT.mkdir(exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="lotline-record-"))
@@ -307,6 +340,12 @@ async def main() -> None:
     if "--only-supply" in sys.argv:  # the procure-to-deliver scenarios, on their own databases
         try:
             await record_supply(str(socket))
+        finally:
+            server.cleanup()
+        return
+    if "--only-lot-expiry" in sys.argv:  # the nightly lot expiry, on a database of its own
+        try:
+            await record_lot_expiry(str(socket))
         finally:
             server.cleanup()
         return
