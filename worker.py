@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 from activities.change_control import ChangeControlActivities
 from activities.customer_order import CustomerOrderActivities
 from activities.human_task import HumanTaskActivities
+from activities.lot_expiry import LotExpiryActivities
 from activities.process import ProcessActivities
 from activities.production import WorkOrderActivities
 from activities.purchase import PurchaseActivities
@@ -29,6 +30,7 @@ from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
 from workflows.change_control import ChangeControlWorkflow
 from workflows.human_task import HumanTaskWorkflow
+from workflows.lot_expiry import LotExpiryWorkflow
 from workflows.procure_to_deliver import ProcureToDeliverWorkflow
 from workflows.purchase import PurchaseWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -42,6 +44,7 @@ WORKFLOWS: Sequence[type] = (
     WorkOrderWorkflow,
     ShipmentWorkflow,
     ProcureToDeliverWorkflow,
+    LotExpiryWorkflow,
 )
 
 
@@ -69,6 +72,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *WorkOrderActivities(session_factory).activities(),
         *ShipmentActivities(session_factory).activities(),
         *CustomerOrderActivities(session_factory).activities(),
+        *LotExpiryActivities(session_factory).activities(),
     ]
 
 
