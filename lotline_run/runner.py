@@ -33,6 +33,7 @@ from lotline_run.embedded import (
     start_postgres,
     start_temporal,
 )
+from lotline_run.schedules import ensure_schedules
 from settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -115,6 +116,7 @@ class Runner:
         loaded = self.demo and await self._seed(database_url)
         env = self._child_env(database_url, temporal_address)
         await self._spawn("worker", [sys.executable, str(ROOT / "worker.py")], env, "worker.log")
+        await ensure_schedules(client, s.task_queue)
         if self.with_api:
             await self._start_api(env)
         if loaded:
