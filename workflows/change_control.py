@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.activities import RegisterProcessInput
     from schemas.change_control import (
         FUNCTIONS,
         ApplyChangeInput,
@@ -43,14 +42,20 @@ with workflow.unsafe.imports_passed_through():
         OutcomeSpec,
         SignatureMeaning,
         TaskKind,
-        TaskResult,
         TaskSpec,
     )
     from workflows.human_task import human_task, is_cancellation
+    from workflows.process_kit import (
+        StepPolicy,
+        decider,
+        finished,
+        refusal_of,
+        register_process,
+        run_activity,
+        task_spec,
+    )
 
 KIND = "change-control"
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 YES_NO = ["yes", "no"]
 FUNCTION_LABELS = {
     "engineering": "Engineering",
@@ -59,12 +64,6 @@ FUNCTION_LABELS = {
     "production": "Production",
     "supply_chain": "Supply chain",
 }
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    sla: timedelta
-    escalation_chain: tuple[str, ...]
 
 
 # Every step has an SLA and an escalation chain (groups added at each due time).
@@ -114,8 +113,7 @@ class ChangeControlWorkflow:
         except BaseException as err:
             if not is_cancellation(err):
                 raise
-            if not registering.done():
-                await registering
+            await finished(registering)  # withdrawn while registering: record it once registered
             withdrawal = self._withdrawal
             why = (
                 f"withdrawn by {withdrawal.by}: {withdrawal.reason}"
@@ -217,7 +215,7 @@ class ChangeControlWorkflow:
                 result.fields["classification"], functions, result.fields["implementer"]
             )
             self._triages += 1
-            problem = await self._activity(
+            problem = await run_activity(
                 "record_triage",
                 RecordTriageInput(
                     process_id=self._pid,
@@ -226,7 +224,7 @@ class ChangeControlWorkflow:
                     classification=triage.classification,
                     required_assessments=functions,
                     implementer=triage.implementer,
-                    triaged_by=_decider(result),
+                    triaged_by=decider(result),
                 ),
                 str,
             )
@@ -235,7 +233,7 @@ class ChangeControlWorkflow:
             note = problem  # e.g. an unknown implementer: triage again, saying why
 
     async def _impact(self) -> ImpactList:
-        return await self._activity(
+        return await run_activity(
             "compute_change_impact",
             ComputeImpactInput(process_id=self._pid, revision=self._revision),
             ImpactList,
@@ -245,7 +243,7 @@ class ChangeControlWorkflow:
         specs = [self._assessment_spec(f, impact) for f in triage.functions]
         results = await asyncio.gather(*(human_task(s) for s in specs))
         for function, result in zip(triage.functions, results, strict=True):
-            await self._activity(
+            await run_activity(
                 "record_change_assessment",
                 RecordAssessmentInput(
                     process_id=self._pid,
@@ -253,7 +251,7 @@ class ChangeControlWorkflow:
                     function=function,
                     outcome=result.outcome or "",
                     assessment=result.fields.get("assessment", ""),
-                    assessed_by=_decider(result),
+                    assessed_by=decider(result),
                     impact=impact,
                 ),
             )
@@ -281,13 +279,13 @@ class ChangeControlWorkflow:
             )
         self._revision += 1
         self._content = ChangeContent.model_validate(content.model_dump())
-        await self._activity(
+        await run_activity(
             "revise_change",
             ReviseChangeInput(
                 process_id=self._pid,
                 revision=self._revision,
                 content=self._content,
-                revised_by=_decider(result),
+                revised_by=decider(result),
                 why=result.fields.get("what_changed", ""),
             ),
         )
@@ -320,19 +318,19 @@ class ChangeControlWorkflow:
         attempt = 0
         while True:
             try:
-                await self._activity(
+                await run_activity(
                     "apply_change",
                     ApplyChangeInput(process_id=self._pid, revision=self._revision),
                     ApplyChangeResult,
                 )
                 break
             except ActivityError as err:
-                cause = err.cause
-                if not (isinstance(cause, ApplicationError) and cause.type == "ApplyRefused"):
+                refused = refusal_of(err, "ApplyRefused")
+                if refused is None:
                     raise
                 attempt += 1
-                await self._set_status("blocked", cause.message)
-                await human_task(self._resolve_spec(cause.message, attempt))
+                await self._set_status("blocked", refused.message)
+                await human_task(self._resolve_spec(refused.message, attempt))
         self._status = "effective"
 
     async def _close(self, triage: Triage) -> None:
@@ -343,11 +341,10 @@ class ChangeControlWorkflow:
     # ------------------------------------------------------------ task specs
 
     def _spec(
-        self, step: str, policy: str, *, context: dict[str, str] | None = None, **fields: object
+        self, step: str, policy: str, *, context: dict[str, str] | None = None, **fields: Any
     ) -> TaskSpec:
         """A task of this change: its SLA and escalation chain, and what the change is about."""
         assert self._request is not None and self._content is not None
-        rule = POLICY[policy]
         about = {
             "Change": f"{self._number} (revision {self._revision})",
             "Type": self._content.change_type.value,
@@ -356,20 +353,17 @@ class ChangeControlWorkflow:
             "Effective": self._content.requested_effective_on.isoformat(),
             "Actions": "; ".join(a.describe() for a in self._content.actions),
         }
-        values: dict[str, object] = {
-            "step": step,
-            "process_kind": KIND,
-            "process_id": self._pid,
-            "business_key": self._number,
-            "initiator": self._request.requester,
-            "sla": rule.sla,
-            "escalation_chain": list(rule.escalation_chain),
-            "reminder_before": rule.sla / 4,
-            "description": self._content.reason,
-            "context": about | (context or {}),
-        }
-        values.update(fields)
-        return TaskSpec.model_validate(values)
+        return task_spec(
+            step,
+            POLICY[policy],
+            process_kind=KIND,
+            business_key=self._number,
+            about=about,
+            context=context,
+            **(
+                {"initiator": self._request.requester, "description": self._content.reason} | fields
+            ),
+        )
 
     def _triage_spec(self, note: str) -> TaskSpec:
         assert self._content is not None
@@ -602,7 +596,7 @@ class ChangeControlWorkflow:
         return workflow.info().workflow_id
 
     async def _register(self, request: ChangeRequestInput) -> None:
-        registered = await self._activity(
+        registered = await run_activity(
             "register_change",
             RegisterChangeInput(
                 process_id=self._pid,
@@ -613,37 +607,19 @@ class ChangeControlWorkflow:
             RegisterChangeResult,
         )
         self._number = registered.number
-        await self._activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=self._pid,
-                run_id=workflow.info().run_id,
-                kind=KIND,
-                title=f"{registered.number}: {request.content.title}",
-                business_key=registered.number,
-                initiator=request.requester,
-            ),
+        await register_process(
+            KIND,
+            title=f"{registered.number}: {request.content.title}",
+            business_key=registered.number,
+            initiator=request.requester,
         )
 
     async def _set_status(self, status: str, reason: str = "") -> None:
         self._status = status
         self._status_changes += 1
-        await self._activity(
+        await run_activity(
             "set_change_status",
             SetChangeStatusInput(
                 process_id=self._pid, seq=self._status_changes, status=status, reason=reason
             ),
         )
-
-    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
-
-
-def _decider(result: TaskResult) -> str:
-    return result.decisions[-1].decider if result.decisions else "system"

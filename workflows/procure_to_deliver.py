@@ -14,12 +14,10 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ChildWorkflowError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.activities import RegisterProcessInput
     from schemas.customer_order import (
         OrderPlan,
         PlanOrderInput,
@@ -27,14 +25,8 @@ with workflow.unsafe.imports_passed_through():
         RegisterOrderResult,
         SetOrderStatusInput,
     )
-    from schemas.human_task import (
-        Candidates,
-        FieldSpec,
-        FieldType,
-        OutcomeSpec,
-        TaskKind,
-        TaskSpec,
-    )
+    from schemas.human_task import Candidates, TaskKind, TaskSpec
+    from schemas.production import quantity_text
     from schemas.supply import (
         ProcureToDeliverRequest,
         ProcureToDeliverResult,
@@ -47,11 +39,17 @@ with workflow.unsafe.imports_passed_through():
         WorkOrderResult,
     )
     from workflows.human_task import human_task, is_cancellation
+    from workflows.process_kit import (
+        StepPolicy,
+        again_or_cancel,
+        register_process,
+        run_activity,
+        task_spec,
+    )
 
 KIND = "procure-to-deliver"
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 DECISION_SLA = timedelta(days=1)
+REPLAN = StepPolicy(DECISION_SLA, ("purchasing-manager",))
 PURCHASE_LEAD = timedelta(days=14)  # components are wanted this long before the order is due
 PRODUCTION_LEAD = timedelta(days=3)
 T = TypeVar("T")
@@ -116,7 +114,7 @@ class ProcureToDeliverWorkflow:
         """Plan, buy, make — again until the finished stock covers the order."""
         while True:
             self._rounds += 1
-            plan = await self._activity(
+            plan = await run_activity(
                 "plan_customer_order",
                 PlanOrderInput(process_id=self._pid, attempt=self._rounds, on=self._today),
                 OrderPlan,
@@ -232,35 +230,29 @@ class ProcureToDeliverWorkflow:
 
     def _replan_spec(self, group: str, title: str, why: str) -> TaskSpec:
         assert self._request is not None
-        return TaskSpec(
-            step=f"replan-{self._rounds}",
-            kind=TaskKind.PERFORM,
-            title=f"{title}: plan again or cancel",
-            description=why,
+        return task_spec(
+            f"replan-{self._rounds}",
+            REPLAN,
             process_kind=KIND,
-            process_id=self._pid,
             business_key=self._number,
-            candidates=Candidates(groups=[group]),
-            fields=[
-                FieldSpec(
-                    name="reason", label="Why the order is cancelled", type=FieldType.LONG_TEXT
-                )
-            ],
-            outcomes=[
-                OutcomeSpec(name="replan", label="Plan again (the cause is fixed)"),
-                OutcomeSpec(name="cancel", label="Cancel the order", required_fields=["reason"]),
-            ],
-            sla=DECISION_SLA,
-            reminder_before=DECISION_SLA / 4,
-            escalation_chain=["purchasing-manager"],
-            context={
+            about={
                 "Order": self._number,
                 "Customer": self._request.customer_code,
                 "Part": self._request.part_number,
-                "Quantity": f"{self._request.quantity.normalize():f}",
+                "Quantity": quantity_text(self._request.quantity),
                 "Due": self._request.due_on.isoformat(),
-                "Problem": why,
             },
+            context={"Problem": why},
+            kind=TaskKind.PERFORM,
+            title=f"{title}: plan again or cancel",
+            description=why,
+            candidates=Candidates(groups=[group]),
+            **again_or_cancel(
+                "replan",
+                "Plan again (the cause is fixed)",
+                "Cancel the order",
+                reason_label="Why the order is cancelled",
+            ),
         )
 
     # ------------------------------------------------------------ plumbing
@@ -294,7 +286,7 @@ class ProcureToDeliverWorkflow:
             return cause.message if isinstance(cause, FailureError) else str(err)
 
     async def _register(self, request: ProcureToDeliverRequest) -> None:
-        registered = await self._activity(
+        registered = await run_activity(
             "register_customer_order",
             RegisterOrderInput(
                 process_id=self._pid, run_id=workflow.info().run_id, request=request
@@ -302,19 +294,12 @@ class ProcureToDeliverWorkflow:
             RegisterOrderResult,
         )
         self._number = registered.number
-        await self._activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=self._pid,
-                run_id=workflow.info().run_id,
-                kind=KIND,
-                title=(
-                    f"{registered.number}: {request.quantity.normalize():f} × "
-                    f"{request.part_number} for {request.customer_code}"
-                ),
-                business_key=registered.number,
-                initiator=request.requester,
-            ),
+        await register_process(
+            KIND,
+            title=f"{registered.number}: {quantity_text(request.quantity)} × "
+            f"{request.part_number} for {request.customer_code}",
+            business_key=registered.number,
+            initiator=request.requester,
         )
 
     async def _set_status(
@@ -322,7 +307,7 @@ class ProcureToDeliverWorkflow:
     ) -> None:
         self._status = status
         self._status_changes += 1
-        await self._activity(
+        await run_activity(
             "set_customer_order_status",
             SetOrderStatusInput(
                 process_id=self._pid,
@@ -331,13 +316,4 @@ class ProcureToDeliverWorkflow:
                 reason=reason,
                 children=children or [],
             ),
-        )
-
-    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
         )

@@ -11,18 +11,16 @@ release (signed) or hold → closed once everything is received and every lot re
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import BaseModel, ValidationError
 
-    from schemas.activities import CancelTaskInput, RegisterProcessInput, UpdateProcessInput
     from schemas.human_task import (
         Candidates,
         DecisionRule,
@@ -31,9 +29,9 @@ with workflow.unsafe.imports_passed_through():
         OutcomeSpec,
         SignatureMeaning,
         TaskKind,
-        TaskResult,
         TaskSpec,
     )
+    from schemas.production import quantity_text
     from schemas.purchase import (
         ApprovalRoute,
         ApprovalRouteInput,
@@ -62,18 +60,21 @@ with workflow.unsafe.imports_passed_through():
         PurchaseResult,
         SupplierConfirmation,
     )
-    from workflows.human_task import human_task, is_cancellation
+    from workflows.human_task import human_task
+    from workflows.process_kit import (
+        StepPolicy,
+        close_task,
+        decider,
+        finished,
+        refusal_of,
+        register_process,
+        register_then,
+        run_activity,
+        task_spec,
+        update_process,
+    )
 
 KIND = "purchase"
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    sla: timedelta
-    escalation_chain: tuple[str, ...]
-
 
 # the steps the process row moves through, in order; it never moves back
 STEPS = ("approval", "supplier-check", "awaiting-delivery", "receiving", "inspection")
@@ -118,18 +119,13 @@ class PurchaseWorkflow:
     @workflow.run
     async def run(self, request: PurchaseRequest) -> PurchaseResult:
         self._request = request
-        # cancelled while registering: finish registering, so the cancellation can be recorded
-        registering = asyncio.ensure_future(self._register(request))
-        try:
-            if await asyncio.shield(registering):
-                await self._procure()
-        except BaseException as err:
-            if not is_cancellation(err):
-                raise
-            await self._cancel(registering)
-            raise
+        await register_then(self._register(request), self._proceed, self._cancel)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
+
+    async def _proceed(self, registered: bool) -> None:
+        if registered:
+            await self._procure()
 
     @workflow.query(name="status")
     def status(self) -> PurchaseResult:
@@ -164,7 +160,7 @@ class PurchaseWorkflow:
 
     async def _approve(self) -> bool:
         assert self._order is not None
-        route = await self._activity(
+        route = await run_activity(
             "route_purchase_approval",
             ApprovalRouteInput(process_id=self._pid, amount=self._order.amount),
             ApprovalRoute,
@@ -177,16 +173,16 @@ class PurchaseWorkflow:
                 "rejected",
                 outcome="rejected",
                 reason=result.fields.get("reason", ""),
-                actor=_decider(result),
+                actor=decider(result),
             )
             return False
         self._status = "approved"
-        await self._activity(
+        await run_activity(
             "set_purchase_status",
             SetPurchaseStatusInput(
                 process_id=self._pid,
                 status="approved",
-                actor=_decider(result),
+                actor=decider(result),
                 reason=f"approved by {', '.join(approvers)}",
                 approvers=approvers,
             ),
@@ -201,7 +197,7 @@ class PurchaseWorkflow:
         while True:
             self._supplier_checks += 1
             attempt = self._supplier_checks
-            check = await self._activity(
+            check = await run_activity(
                 "check_purchase_supplier",
                 SupplierCheckInput(process_id=self._pid, attempt=attempt, on=self._today),
                 SupplierCheck,
@@ -215,16 +211,16 @@ class PurchaseWorkflow:
                     "cancelled",
                     outcome="cancelled",
                     reason=f"cancelled by the buyer: {check.refusal}",
-                    actor=_decider(result),
+                    actor=decider(result),
                 )
                 return False
-            problem = await self._activity(
+            problem = await run_activity(
                 "change_purchase_supplier",
                 ChangeSupplierInput(
                     process_id=self._pid,
                     attempt=attempt,
                     supplier_code=result.fields["supplier_code"].strip(),
-                    changed_by=_decider(result),
+                    changed_by=decider(result),
                     note=result.fields.get("note", ""),
                 ),
                 str,
@@ -232,7 +228,7 @@ class PurchaseWorkflow:
 
     async def _issue(self) -> None:
         assert self._request is not None
-        await self._activity("issue_purchase_order", IssuePurchaseOrderInput(process_id=self._pid))
+        await run_activity("issue_purchase_order", IssuePurchaseOrderInput(process_id=self._pid))
         self._issued, self._status = True, "issued"
         self._expected_on = self._request.due_on
         await self._step("awaiting-delivery")
@@ -242,7 +238,7 @@ class PurchaseWorkflow:
     ) -> None:
         """End the purchase: the order's last status and the process's outcome."""
         self._status, self._ended = outcome, True
-        await self._activity(
+        await run_activity(
             "set_purchase_status",
             SetPurchaseStatusInput(
                 process_id=self._pid, status=po_status, actor=actor, reason=reason
@@ -250,15 +246,11 @@ class PurchaseWorkflow:
         )
         self._step_rank = len(STEPS)
         async with self._process_writes:
-            await self._activity(
-                "update_process",
-                UpdateProcessInput(
-                    process_id=self._pid,
-                    step=po_status,
-                    status="cancelled" if outcome == "cancelled" else "completed",
-                    outcome=outcome,
-                    reason=reason,
-                ),
+            await update_process(
+                po_status,
+                status="cancelled" if outcome == "cancelled" else "completed",
+                outcome=outcome,
+                reason=reason,
             )
         self._finished = True  # only now: a cancellation during these writes records itself
 
@@ -266,8 +258,7 @@ class PurchaseWorkflow:
         """The process was cancelled: take no more events, let events in flight finish, close
         the open tasks, and record the order and the process as cancelled."""
         self._ended, self._status = True, "cancelling"
-        if not registering.done():
-            await registering
+        await finished(registering)  # cancelled while registering: record it once registered
         await workflow.wait_condition(workflow.all_handlers_finished)
         running = [*self._inspections, *([self._watcher] if self._watcher else [])]
         for task in running:
@@ -335,8 +326,8 @@ class PurchaseWorkflow:
         if goods.quantity > still_open:
             return (
                 "Conflict",
-                f"only {_qty(still_open)} {self._uom(part)} of {part} is still open on "
-                f"{self._number}; {_qty(goods.quantity)} is more than that",
+                f"only {quantity_text(still_open)} {self._uom(part)} of {part} is still open on "
+                f"{self._number}; {quantity_text(goods.quantity)} is more than that",
             )
         return None
 
@@ -426,8 +417,8 @@ class PurchaseWorkflow:
         late = "" if lot.on_time else " (late)"
         return self._answer(
             event,
-            f"{_qty(goods.quantity)} {lot.uom} of {part} received{late} as lot {lot.lot_number}, "
-            "in QUARANTINE until incoming inspection and QA release",
+            f"{quantity_text(goods.quantity)} {lot.uom} of {part} received{late} as lot "
+            f"{lot.lot_number}, in QUARANTINE until incoming inspection and QA release",
             lot_number=lot.lot_number,
             lot_status="QUARANTINE",
         )
@@ -482,20 +473,7 @@ class PurchaseWorkflow:
         if chase.done():
             chase.result()
             return
-        await self._activity(
-            "cancel_task",
-            CancelTaskInput(
-                task_id=None,
-                workflow_id=f"{self._pid}.{step}",
-                reason=f"everything ordered on {self._number} has been received",
-            ),
-        )
-        chase.cancel()
-        try:
-            await chase
-        except BaseException as err:
-            if not is_cancellation(err):
-                raise
+        await close_task(chase, step, f"everything ordered on {self._number} has been received")
 
     def _deadline_at(self) -> datetime:
         assert self._expected_on is not None
@@ -506,9 +484,9 @@ class PurchaseWorkflow:
     async def _inspect(self, lot: ReceivedLot) -> None:
         """Incoming inspection of one received lot, then QA release, or a hold."""
         result = await human_task(self._inspection_spec(lot))
-        inspector = _decider(result)
+        inspector = decider(result)
         fields = result.fields
-        found = await self._activity(
+        found = await run_activity(
             "record_incoming_inspection",
             RecordInspectionInput(
                 process_id=self._pid,
@@ -529,10 +507,10 @@ class PurchaseWorkflow:
         release = await human_task(self._release_spec(lot, inspector))
         if release.outcome == "release":
             reason = "released by QA after incoming inspection"
-            await self._set_lot(lot, "RELEASED", reason, _decider(release), "release")
+            await self._set_lot(lot, "RELEASED", reason, decider(release), "release")
         else:
             reason = f"QA refused release: {release.fields.get('reason', '')}"
-            await self._set_lot(lot, "ON_HOLD", reason, _decider(release), "release-refused")
+            await self._set_lot(lot, "ON_HOLD", reason, decider(release), "release-refused")
 
     async def _failed_incoming_inspection(self, lot: ReceivedLot, reason: str, by: str) -> None:
         """A lot failed incoming inspection. Until the nonconformance process (issue #5) exists
@@ -546,7 +524,7 @@ class PurchaseWorkflow:
         """Release or hold the lot; a refusal by the lot status machine goes to a QA manager
         (the lot then counts as not released)."""
         try:
-            await self._activity(
+            await run_activity(
                 "set_purchased_lot_status",
                 SetLotStatusInput(
                     process_id=self._pid,
@@ -558,7 +536,7 @@ class PurchaseWorkflow:
                 ),
             )
         except ActivityError as err:
-            refused = _application_error(err, "LotRefused")
+            refused = refusal_of(err, "LotRefused")
             if refused is None:
                 raise
             await human_task(self._lot_problem_spec(lot, status, refused.message))
@@ -568,26 +546,19 @@ class PurchaseWorkflow:
 
     # ------------------------------------------------------------ task specs
 
-    def _spec(
-        self, step: str, policy: str, *, context: dict[str, str], **fields: object
-    ) -> TaskSpec:
+    def _spec(self, step: str, policy: str, *, context: dict[str, str], **fields: Any) -> TaskSpec:
         """A task of this purchase: its SLA and escalation chain, and what the purchase is."""
         assert self._request is not None
-        rule = POLICY[policy]
-        values: dict[str, object] = {
-            "step": step,
-            "process_kind": KIND,
-            "process_id": self._pid,
-            "business_key": self._number,
-            "sla": rule.sla,
-            "escalation_chain": list(rule.escalation_chain),
-            "reminder_before": rule.sla / 4,
-            "description": self._request.buyer_note,
-            "context": self._about() | context,
-        }
-        values.update(fields)
-        values["title"] = str(values["title"])[:300]
-        return TaskSpec.model_validate(values)
+        fields["title"] = str(fields["title"])[:300]
+        return task_spec(
+            step,
+            POLICY[policy],
+            process_kind=KIND,
+            business_key=self._number,
+            about=self._about(),
+            context=context,
+            **({"description": self._request.buyer_note} | fields),
+        )
 
     def _about(self) -> dict[str, str]:
         assert self._request is not None and self._order is not None
@@ -596,7 +567,7 @@ class PurchaseWorkflow:
             "Supplier": self._supplier,
             "Amount": f"{self._order.amount:,.2f} {self._order.currency}",
             "Lines": "; ".join(
-                f"{ln.part_number} rev {ln.revision}: {_qty(ln.quantity)} {ln.uom}"
+                f"{ln.part_number} rev {ln.revision}: {quantity_text(ln.quantity)} {ln.uom}"
                 for ln in self._order.lines
             ),
             "Due": self._request.due_on.isoformat(),
@@ -686,8 +657,8 @@ class PurchaseWorkflow:
             f"inspect-{lot.receipt_no}",
             "inspection",
             kind=TaskKind.INSPECT,
-            title=f"Incoming inspection of lot {lot.lot_number}: {_qty(lot.quantity)} {lot.uom} "
-            f"{lot.part_number} from {lot.supplier_code}",
+            title=f"Incoming inspection of lot {lot.lot_number}: {quantity_text(lot.quantity)} "
+            f"{lot.uom} {lot.part_number} from {lot.supplier_code}",
             candidates=Candidates(groups=["qc"]),
             fields=[
                 FieldSpec(name="sample_size", label="Inspected (pieces)", type=FieldType.NUMBER),
@@ -780,18 +751,20 @@ class PurchaseWorkflow:
 
     def _progress(self) -> str:
         """'300 of 1000 m' for one line; per part for several."""
-        return "; ".join(
-            f"{part} {_qty(self._received.get(part, Decimal(0)))} of {_qty(q)} {self._uom(part)}"
-            if len(self._ordered) > 1
-            else f"{_qty(self._received.get(part, Decimal(0)))} of {_qty(q)} {self._uom(part)}"
+        progress = {
+            part: f"{quantity_text(self._received.get(part, Decimal(0)))} of {quantity_text(q)} "
+            f"{self._uom(part)}"
             for part, q in self._ordered.items()
-        )
+        }
+        if len(progress) > 1:
+            return "; ".join(f"{part} {done}" for part, done in progress.items())
+        return "; ".join(progress.values())
 
     async def _register(self, request: PurchaseRequest) -> bool:
         """The requisition and the process row; False when it cannot be ordered (rejected)."""
         refusal = ""
         try:
-            self._order = await self._activity(
+            self._order = await run_activity(
                 "register_purchase",
                 RegisterPurchaseInput(
                     process_id=self._pid, run_id=workflow.info().run_id, request=request
@@ -800,22 +773,17 @@ class PurchaseWorkflow:
             )
             self._number, self._supplier = self._order.number, self._order.supplier_code
         except ActivityError as err:
-            refused = _application_error(err, "PurchaseRefused")
+            refused = refusal_of(err, "PurchaseRefused")
             if refused is None:
                 raise
             self._number = str(refused.details[0]) if refused.details else ""
             refusal = refused.message
         parts = ", ".join(line.part_number for line in request.lines)
-        await self._activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=self._pid,
-                run_id=workflow.info().run_id,
-                kind=KIND,
-                title=f"{self._number}: {parts} from {request.supplier_code}",
-                business_key=self._number,
-                initiator=request.requester or None,
-            ),
+        await register_process(
+            KIND,
+            title=f"{self._number}: {parts} from {request.supplier_code}",
+            business_key=self._number,
+            initiator=request.requester or None,
         )
         if refusal:
             await self._finish("rejected", outcome="rejected", reason=refusal)
@@ -830,23 +798,12 @@ class PurchaseWorkflow:
             return
         self._step_rank = rank
         async with self._process_writes:
-            await self._activity(
-                "update_process", UpdateProcessInput(process_id=self._pid, step=step)
-            )
-
-    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
+            await update_process(step)
 
     async def _event_activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
         """An event's ERP write; its business refusal reaches the sender with its kind."""
         try:
-            return await self._activity(name, arg, result_type)
+            return await run_activity(name, arg, result_type)
         except ActivityError as err:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.non_retryable:
@@ -871,28 +828,15 @@ def _event_data(event: ProcessEvent) -> BaseModel | str:
         )
 
 
-def _application_error(err: ActivityError, kind: str) -> ApplicationError | None:
-    cause = err.cause
-    return cause if isinstance(cause, ApplicationError) and cause.type == kind else None
-
-
 def _lot_context(lot: ReceivedLot) -> dict[str, str]:
     return {
         "Lot": lot.lot_number,
         "Part": lot.part_number,
-        "Quantity": f"{_qty(lot.quantity)} {lot.uom}",
+        "Quantity": f"{quantity_text(lot.quantity)} {lot.uom}",
         "Supplier lot": lot.supplier_lot,
         "Expires": lot.expires_on.isoformat() if lot.expires_on else "no expiry",
         "Delivered": "on time" if lot.on_time else "late",
     }
-
-
-def _decider(result: TaskResult) -> str:
-    return result.decisions[-1].decider if result.decisions else "system"
-
-
-def _qty(quantity: Decimal) -> str:
-    return f"{quantity.normalize():f}"
 
 
 def _count(value: str | None, default: int) -> int:

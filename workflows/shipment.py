@@ -11,17 +11,15 @@ warehouse task escalates; whichever comes first records the delivery and closes 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
 
-    from schemas.activities import CancelTaskInput, RegisterProcessInput, UpdateProcessInput
     from schemas.human_task import (
         Candidates,
         FieldSpec,
@@ -49,22 +47,28 @@ with workflow.unsafe.imports_passed_through():
         ShipmentRequest,
         ShipmentResult,
     )
-    from workflows.human_task import human_task, is_cancellation
-    from workflows.work_order import decider, headline, lot_refusal, picks_context
+    from workflows.human_task import human_task
+    from workflows.process_kit import (
+        StepPolicy,
+        again_or_cancel,
+        cancellation,
+        close_task,
+        decider,
+        finished,
+        headline,
+        lot_refusal,
+        picks_context,
+        register_process,
+        register_then,
+        run_activity,
+        task_spec,
+        update_process,
+    )
 
 KIND = "shipment"
 EVENTS = ("delivered",)
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
 # a consignee's date is its local date; ours are UTC: a day either way is not an error
 DATE_TOLERANCE = timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    sla: timedelta
-    escalation_chain: tuple[str, ...]
-
 
 POLICY = {
     "stock": StepPolicy(timedelta(days=1), ("purchasing-manager",)),
@@ -94,23 +98,20 @@ class ShipmentWorkflow:
     async def run(self, request: ShipmentRequest) -> ShipmentResult:
         self._request = request
         self._result = ShipmentResult(process_id=self._pid, number="", status="registering")
-        registering = asyncio.ensure_future(self._register(request))
-        try:
-            registered = await asyncio.shield(registering)
-            if registered.refusal:
-                await self._finish("rejected", registered.refusal, process_status="failed")
-            elif await self._pick_and_ship():
-                await self._await_delivery()
-                await self._finish("delivered", "")
-        except BaseException as err:
-            if not is_cancellation(err):
-                raise
-            if not registering.done():
-                await registering
-            await self._cancel("the shipment was cancelled")
-            raise
+        await register_then(self._register(request), self._proceed, self._cancelled)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    async def _proceed(self, registered: RegisterShipmentResult) -> None:
+        if registered.refusal:
+            await self._finish("rejected", registered.refusal, process_status="failed")
+        elif await self._pick_and_ship():
+            await self._await_delivery()
+            await self._finish("delivered", "")
+
+    async def _cancelled(self, registering: asyncio.Future[RegisterShipmentResult]) -> None:
+        await finished(registering)  # cancelled while registering: record it once registered
+        await self._cancel("the shipment was cancelled")
 
     @workflow.query(name="status")
     def status(self) -> ShipmentResult:
@@ -189,7 +190,7 @@ class ShipmentWorkflow:
             await self._step(f"pick-{self._pick_tasks}")
             task = await human_task(self._pick_spec(picking, note))
             try:
-                record: ShipmentRecord = await self._activity(
+                record: ShipmentRecord = await run_activity(
                     "ship_goods",
                     self._ship_input(picking, task),
                     ShipmentRecord,
@@ -228,7 +229,7 @@ class ShipmentWorkflow:
         assert self._request is not None
         while True:
             self._picks += 1
-            picking: Picking = await self._activity(
+            picking: Picking = await run_activity(
                 "pick_shipment",
                 PickShipmentInput(
                     process_id=self._pid, attempt=self._picks, lines=self._request.lines
@@ -241,20 +242,19 @@ class ShipmentWorkflow:
             why = picking.shortage_text()
             await self._step(f"stock-short-{self._shortages}", why)
             task = await human_task(self._shortage_spec(picking))
-            if task.outcome == "cancel":
-                reason = task.fields.get("reason") or f"stock short: {why}"
-                await self._cancel(f"cancelled by {decider(task)}: {reason}")
+            cancelled = cancellation(task, f"stock short: {why}")
+            if cancelled:
+                await self._cancel(cancelled)
                 return None
 
     async def _tell_refusal(self, why: str) -> bool:
         """The warehouse hears why nothing shipped; then pick again, or cancel."""
         self._refusals += 1
         await self._step(f"ship-refused-{self._refusals}", why)
-        task = await human_task(self._refusal_spec(why))
-        if task.outcome == "cancel":
-            await self._cancel(f"cancelled by {decider(task)}: {task.fields.get('reason') or why}")
-            return False
-        return True
+        cancelled = cancellation(await human_task(self._refusal_spec(why)), why)
+        if cancelled:
+            await self._cancel(cancelled)
+        return cancelled is None
 
     # ------------------------------------------------------------ delivery
 
@@ -285,21 +285,8 @@ class ShipmentWorkflow:
         task = asyncio.ensure_future(human_task(self._delivery_spec(step, note)))
         await workflow.wait_condition(lambda: task.done() or self._recording)
         if self._recording:  # the event came first: close the task, saying why
-            if not task.done():
-                await self._activity(
-                    "cancel_task",
-                    CancelTaskInput(
-                        task_id=None,
-                        workflow_id=f"{self._pid}.{step}",
-                        reason=f"the consignee confirmed delivery of {self._result.number}",
-                    ),
-                )
-                task.cancel()
-            try:
-                await task
-            except BaseException as err:
-                if not is_cancellation(err):
-                    raise
+            why = f"the consignee confirmed delivery of {self._result.number}"
+            await close_task(task, step, why)
             return ""
         result = task.result()
         delivered_on = date.fromisoformat(result.fields["delivered_on"])
@@ -319,7 +306,7 @@ class ShipmentWorkflow:
     async def _record_delivery(
         self, event_id: str, delivered_on: date, *, received_by: str, note: str, by: str
     ) -> None:
-        await self._activity(
+        await run_activity(
             "record_delivery",
             RecordDeliveryInput(
                 process_id=self._pid,
@@ -348,31 +335,22 @@ class ShipmentWorkflow:
     # ------------------------------------------------------------ endings
 
     async def _cancel(self, reason: str) -> None:
-        await self._activity(
+        await run_activity(
             "cancel_shipment", CancelShipmentInput(process_id=self._pid, reason=reason)
         )
         await self._finish("cancelled", reason, process_status="cancelled")
 
     async def _finish(self, status: str, reason: str, *, process_status: str = "completed") -> None:
-        self._result.status = status
-        self._result.reason = reason
-        await self._activity(
-            "update_process",
-            UpdateProcessInput(
-                process_id=self._pid,
-                step=status,
-                status=process_status,
-                outcome=status,
-                reason=reason,
-            ),
-        )
+        self._result.status, self._result.reason = status, reason
+        await update_process(status, status=process_status, outcome=status, reason=reason)
 
     # ------------------------------------------------------------ task specs
 
-    def _spec(self, step: str, policy: str, **values: object) -> TaskSpec:
+    def _spec(self, step: str, policy: str, **values: Any) -> TaskSpec:
+        """A task of this shipment, for the warehouse: its SLA and escalation chain, and what
+        goes to whom."""
         assert self._request is not None and self._registered is not None
-        rule = POLICY[policy]
-        context = {
+        about = {
             "Shipment": self._result.number,
             "Consignee": f"{self._registered.customer_code} {self._registered.customer_name}",
             "Shelf life required": f"{self._registered.min_shelf_life_days} days",
@@ -382,21 +360,15 @@ class ShipmentWorkflow:
             },
         }
         if self._request.customer_order:
-            context["Customer order"] = self._request.customer_order
-        extra = values.pop("context", {})
-        assert isinstance(extra, dict)
-        spec: dict[str, object] = {
-            "step": step,
-            "process_kind": KIND,
-            "process_id": self._pid,
-            "business_key": self._result.number,
-            "sla": rule.sla,
-            "reminder_before": rule.sla / 4,
-            "escalation_chain": list(rule.escalation_chain),
-            "candidates": Candidates(groups=["warehouse"]),
-            "context": context | extra,
-        }
-        return TaskSpec.model_validate(spec | values)
+            about["Customer order"] = self._request.customer_order
+        return task_spec(
+            step,
+            POLICY[policy],
+            process_kind=KIND,
+            business_key=self._result.number,
+            about=about,
+            **({"candidates": Candidates(groups=["warehouse"])} | values),
+        )
 
     def _shortage_spec(self, picking: Picking) -> TaskSpec:
         why = picking.shortage_text()
@@ -407,13 +379,7 @@ class ShipmentWorkflow:
             title=headline(f"Stock short for {self._result.number}: {why}"),
             description="Only released lots with enough shelf life left for the customer ship. "
             "Retry once stock is released, or cancel the shipment.",
-            fields=[
-                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
-            ],
-            outcomes=[
-                OutcomeSpec(name="retry", label="Pick again"),
-                OutcomeSpec(name="cancel", label="Cancel the shipment", required_fields=["reason"]),
-            ],
+            **again_or_cancel("retry", "Pick again", "Cancel the shipment"),
             context={
                 **{f"Short {n}": s.describe() for n, s in enumerate(picking.shortages, start=1)},
                 **picks_context(picking.picks),
@@ -447,13 +413,7 @@ class ShipmentWorkflow:
             title=headline(f"Shipment {self._result.number} refused: {why}"),
             description="Nothing was shipped in the ERP. Take the refused lot out of the "
             "consignment and put it aside; the shipment is picked again when you continue.",
-            fields=[
-                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
-            ],
-            outcomes=[
-                OutcomeSpec(name="pick_again", label="Pick again"),
-                OutcomeSpec(name="cancel", label="Cancel the shipment", required_fields=["reason"]),
-            ],
+            **again_or_cancel("pick_again", "Pick again", "Cancel the shipment"),
             context={"Refused": why},
         )
 
@@ -489,7 +449,7 @@ class ShipmentWorkflow:
         return workflow.info().workflow_id
 
     async def _register(self, request: ShipmentRequest) -> RegisterShipmentResult:
-        registered: RegisterShipmentResult = await self._activity(
+        registered: RegisterShipmentResult = await run_activity(
             "register_shipment",
             RegisterShipmentInput(
                 process_id=self._pid, run_id=workflow.info().run_id, request=request
@@ -498,16 +458,11 @@ class ShipmentWorkflow:
         )
         self._result.number = registered.number
         consignee = registered.customer_name or registered.customer_code
-        await self._activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=self._pid,
-                run_id=workflow.info().run_id,
-                kind=KIND,
-                title=f"{registered.number} to {consignee}",
-                business_key=registered.number,
-                initiator=request.requester or None,
-            ),
+        await register_process(
+            KIND,
+            title=f"{registered.number} to {consignee}",
+            business_key=registered.number,
+            initiator=request.requester or None,
         )
         self._registered = registered
         self._result.status = "planned"
@@ -515,15 +470,4 @@ class ShipmentWorkflow:
 
     async def _step(self, step: str, reason: str = "") -> None:
         self._result.status = step
-        await self._activity(
-            "update_process", UpdateProcessInput(process_id=self._pid, step=step, reason=reason)
-        )
-
-    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
+        await update_process(step, reason=reason)

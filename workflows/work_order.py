@@ -11,16 +11,14 @@ lot ON_HOLD with the reason (`_hold_nonconforming`).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal, InvalidOperation
+from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
-    from schemas.activities import RegisterProcessInput, UpdateProcessInput
     from schemas.human_task import (
         Candidates,
         FieldSpec,
@@ -28,7 +26,6 @@ with workflow.unsafe.imports_passed_through():
         OutcomeSpec,
         SignatureMeaning,
         TaskKind,
-        TaskResult,
         TaskSpec,
     )
     from schemas.production import (
@@ -38,7 +35,6 @@ with workflow.unsafe.imports_passed_through():
         DeviceHistoryInput,
         DeviceHistoryRecord,
         FinishLotInput,
-        LotPick,
         ProductionRecord,
         RecordInspectionInput,
         RecordProductionInput,
@@ -47,18 +43,24 @@ with workflow.unsafe.imports_passed_through():
         quantity_text,
     )
     from schemas.supply import WorkOrderRequest, WorkOrderResult
-    from workflows.human_task import human_task, is_cancellation
+    from workflows.human_task import human_task
+    from workflows.process_kit import (
+        StepPolicy,
+        again_or_cancel,
+        cancellation,
+        decider,
+        finished,
+        headline,
+        lot_refusal,
+        picks_context,
+        register_process,
+        register_then,
+        run_activity,
+        task_spec,
+        update_process,
+    )
 
 KIND = "work-order"
-ACTIVITY_TIMEOUT = timedelta(seconds=60)
-ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
-
-
-@dataclass(frozen=True)
-class StepPolicy:
-    sla: timedelta
-    escalation_chain: tuple[str, ...]
-
 
 POLICY = {
     "materials": StepPolicy(timedelta(days=1), ("purchasing-manager",)),
@@ -67,27 +69,6 @@ POLICY = {
     "dhr-review": StepPolicy(timedelta(days=2), ("qa-manager", "quality-director")),
     "qa-release": StepPolicy(timedelta(days=1), ("qa-manager", "quality-director")),
 }
-
-
-def lot_refusal(err: ActivityError) -> str | None:
-    """The reason the database refused a lot change inside an activity, or None."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError) and cause.type == "LotRefused":
-        return cause.message
-    return None
-
-
-def headline(text: str, limit: int = 200) -> str:
-    """A task title short enough for the inbox and its notices; the task's context has it all."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def decider(result: TaskResult) -> str:
-    return result.decisions[-1].decider if result.decisions else "system"
-
-
-def picks_context(picks: list[LotPick]) -> dict[str, str]:
-    return {f"Pick {n} ({p.part_number})": p.describe() for n, p in enumerate(picks[:60], start=1)}
 
 
 @workflow.defn(name="WorkOrder")
@@ -105,23 +86,19 @@ class WorkOrderWorkflow:
     async def run(self, request: WorkOrderRequest) -> WorkOrderResult:
         self._request = request
         self._result = WorkOrderResult(process_id=self._pid, number="", status="registering")
-        # cancelled while registering: finish registering, so the cancellation can be recorded
-        registering = asyncio.ensure_future(self._register(request))
-        try:
-            registered = await asyncio.shield(registering)
-            if registered.refusal:
-                await self._finish("rejected", registered.refusal, process_status="failed")
-            else:
-                await self._make_and_release()
-        except BaseException as err:
-            if not is_cancellation(err):
-                raise
-            if not registering.done():
-                await registering
-            await self._cancel("the work order was cancelled")
-            raise
+        await register_then(self._register(request), self._proceed, self._cancelled)
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result
+
+    async def _proceed(self, registered: RegisterWorkOrderResult) -> None:
+        if registered.refusal:
+            await self._finish("rejected", registered.refusal, process_status="failed")
+        else:
+            await self._make_and_release()
+
+    async def _cancelled(self, registering: asyncio.Future[RegisterWorkOrderResult]) -> None:
+        await finished(registering)  # cancelled while registering: record it once registered
+        await self._cancel("the work order was cancelled")
 
     @workflow.query(name="status")
     def status(self) -> WorkOrderResult:
@@ -162,7 +139,7 @@ class WorkOrderWorkflow:
                 note = "the quantities must be numbers with at most 4 decimals"
             else:
                 try:
-                    record = await self._activity(
+                    record = await run_activity(
                         "record_production",
                         RecordProductionInput(
                             process_id=self._pid,
@@ -191,7 +168,7 @@ class WorkOrderWorkflow:
         """Allocate until nothing is short; production may cancel instead. None: cancelled."""
         while True:
             self._allocations += 1
-            allocation: Allocation = await self._activity(
+            allocation: Allocation = await run_activity(
                 "allocate_materials",
                 AllocateMaterialsInput(process_id=self._pid, attempt=self._allocations),
                 Allocation,
@@ -202,20 +179,19 @@ class WorkOrderWorkflow:
             why = allocation.shortage_text()
             await self._step(f"materials-short-{self._shortages}", why)
             task = await human_task(self._shortage_spec(allocation))
-            if task.outcome == "cancel":
-                reason = task.fields.get("reason") or f"materials short: {why}"
-                await self._cancel(f"cancelled by {decider(task)}: {reason}")
+            cancelled = cancellation(task, f"materials short: {why}")
+            if cancelled:
+                await self._cancel(cancelled)
                 return None
 
     async def _tell_refusal(self, why: str) -> bool:
         """Production hears why its record was refused; then allocate again, or cancel."""
         self._refusals += 1
         await self._step(f"production-refused-{self._refusals}", why)
-        task = await human_task(self._refusal_spec(why))
-        if task.outcome == "cancel":
-            await self._cancel(f"cancelled by {decider(task)}: {task.fields.get('reason') or why}")
-            return False
-        return True
+        cancelled = cancellation(await human_task(self._refusal_spec(why)), why)
+        if cancelled:
+            await self._cancel(cancelled)
+        return cancelled is None
 
     async def _final_inspection(self, record: ProductionRecord, producer: str) -> str | None:
         await self._step("final-inspection")
@@ -223,7 +199,7 @@ class WorkOrderWorkflow:
         inspector = decider(task)
         passed = task.outcome == "pass"
         reason = task.fields.get("reason", "")
-        await self._activity(
+        await run_activity(
             "record_final_inspection",
             RecordInspectionInput(
                 process_id=self._pid,
@@ -245,7 +221,7 @@ class WorkOrderWorkflow:
 
     async def _dhr_review(self, record: ProductionRecord, producer: str) -> str | None:
         await self._step("dhr-review")
-        history: DeviceHistoryRecord = await self._activity(
+        history: DeviceHistoryRecord = await run_activity(
             "summarize_device_history",
             DeviceHistoryInput(process_id=self._pid),
             DeviceHistoryRecord,
@@ -269,7 +245,7 @@ class WorkOrderWorkflow:
             await self._hold_nonconforming(record, f"not released by QA: {why}", by, "qa-release")
             return
         try:
-            await self._activity(
+            await run_activity(
                 "release_finished_lot",
                 FinishLotInput(
                     process_id=self._pid,
@@ -292,7 +268,7 @@ class WorkOrderWorkflow:
     ) -> None:
         """A finished lot failed a check: ON_HOLD with the reason. This is where the
         nonconformance process (issue #5) opens its NC report."""
-        await self._activity(
+        await run_activity(
             "hold_nonconforming_lot",
             FinishLotInput(
                 process_id=self._pid,
@@ -305,32 +281,21 @@ class WorkOrderWorkflow:
         await self._finish("on_hold", reason)
 
     async def _cancel(self, reason: str) -> None:
-        await self._activity(
+        await run_activity(
             "cancel_work_order", CancelWorkOrderInput(process_id=self._pid, reason=reason)
         )
         await self._finish("cancelled", reason, process_status="cancelled")
 
     async def _finish(self, status: str, reason: str, *, process_status: str = "completed") -> None:
-        self._result.status = status
-        self._result.reason = reason
-        await self._activity(
-            "update_process",
-            UpdateProcessInput(
-                process_id=self._pid,
-                step=status,
-                status=process_status,
-                outcome=status,
-                reason=reason,
-            ),
-        )
+        self._result.status, self._result.reason = status, reason
+        await update_process(status, status=process_status, outcome=status, reason=reason)
 
     # ------------------------------------------------------------ task specs
 
-    def _spec(self, step: str, policy: str, **values: object) -> TaskSpec:
+    def _spec(self, step: str, policy: str, **values: Any) -> TaskSpec:
         """A task of this work order: its SLA and escalation chain, and what is being made."""
         assert self._request is not None and self._registered is not None
-        rule = POLICY[policy]
-        context = {
+        about = {
             "Work order": self._result.number,
             "Device": f"{self._registered.part_number} revision {self._registered.revision}"
             f" — {self._registered.description}",
@@ -338,20 +303,15 @@ class WorkOrderWorkflow:
             "Due": self._request.due_on.isoformat(),
         }
         if self._request.customer_order:
-            context["Customer order"] = self._request.customer_order
-        extra = values.pop("context", {})
-        assert isinstance(extra, dict)
-        spec: dict[str, object] = {
-            "step": step,
-            "process_kind": KIND,
-            "process_id": self._pid,
-            "business_key": self._result.number,
-            "sla": rule.sla,
-            "reminder_before": rule.sla / 4,
-            "escalation_chain": list(rule.escalation_chain),
-            "context": context | extra,
-        }
-        return TaskSpec.model_validate(spec | values)
+            about["Customer order"] = self._request.customer_order
+        return task_spec(
+            step,
+            POLICY[policy],
+            process_kind=KIND,
+            business_key=self._result.number,
+            about=about,
+            **values,
+        )
 
     def _shortage_spec(self, allocation: Allocation) -> TaskSpec:
         why = allocation.shortage_text()
@@ -363,15 +323,7 @@ class WorkOrderWorkflow:
             description="Retry once the materials are in stock and released, or cancel the "
             "work order.",
             candidates=Candidates(groups=["production"]),
-            fields=[
-                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
-            ],
-            outcomes=[
-                OutcomeSpec(name="retry", label="Allocate again"),
-                OutcomeSpec(
-                    name="cancel", label="Cancel the work order", required_fields=["reason"]
-                ),
-            ],
+            **again_or_cancel("retry", "Allocate again", "Cancel the work order"),
             context={
                 **{f"Short {n}": s.describe() for n, s in enumerate(allocation.shortages, start=1)},
                 **picks_context(allocation.picks),
@@ -419,15 +371,7 @@ class WorkOrderWorkflow:
             description="Nothing was issued or made in the ERP. Set the refused material aside; "
             "the materials are allocated again when you continue.",
             candidates=Candidates(groups=["production"]),
-            fields=[
-                FieldSpec(name="reason", label="Why it is cancelled", type=FieldType.LONG_TEXT)
-            ],
-            outcomes=[
-                OutcomeSpec(name="allocate_again", label="Allocate again"),
-                OutcomeSpec(
-                    name="cancel", label="Cancel the work order", required_fields=["reason"]
-                ),
-            ],
+            **again_or_cancel("allocate_again", "Allocate again", "Cancel the work order"),
             context={"Refused": why},
         )
 
@@ -516,7 +460,7 @@ class WorkOrderWorkflow:
         return workflow.info().workflow_id
 
     async def _register(self, request: WorkOrderRequest) -> RegisterWorkOrderResult:
-        registered: RegisterWorkOrderResult = await self._activity(
+        registered: RegisterWorkOrderResult = await run_activity(
             "register_work_order",
             RegisterWorkOrderInput(
                 process_id=self._pid, run_id=workflow.info().run_id, request=request
@@ -526,35 +470,19 @@ class WorkOrderWorkflow:
         self._registered = registered
         self._result.number = registered.number
         what = f"{quantity_text(request.quantity)} × {request.part_number}"
-        await self._activity(
-            "register_process",
-            RegisterProcessInput(
-                process_id=self._pid,
-                run_id=workflow.info().run_id,
-                kind=KIND,
-                title=f"{registered.number}: {what}"
-                + (f" {registered.description}" if registered.description else ""),
-                business_key=registered.number,
-                initiator=request.requester or None,
-            ),
+        await register_process(
+            KIND,
+            title=f"{registered.number}: {what}"
+            + (f" {registered.description}" if registered.description else ""),
+            business_key=registered.number,
+            initiator=request.requester or None,
         )
         self._result.status = "planned"
         return registered
 
     async def _step(self, step: str, reason: str = "") -> None:
         self._result.status = step
-        await self._activity(
-            "update_process", UpdateProcessInput(process_id=self._pid, step=step, reason=reason)
-        )
-
-    async def _activity(self, name: str, arg: object, result_type: type | None = None):  # type: ignore[no-untyped-def]
-        return await workflow.execute_activity(
-            name,
-            arg,
-            result_type=result_type,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=ACTIVITY_RETRY,
-        )
+        await update_process(step, reason=reason)
 
 
 def _quantity(value: str | None) -> Decimal | None:
