@@ -5,14 +5,12 @@ from __future__ import annotations
 import hmac
 import secrets
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request, Response
+from fastapi import APIRouter, FastAPI, Form, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 
 from api import change_service, delegation_service, process_service, task_service
@@ -24,7 +22,6 @@ from api.security import (
     active_delegators,
     authenticate_password,
     open_session,
-    principal_from_token,
     revoke_session,
 )
 from api.task_service import audit_out
@@ -33,17 +30,13 @@ from erp.models import AppGroup
 from erp.queries import audit_query
 from schemas.api import ApprovalStart, DecisionIn, DelegationIn
 from schemas.human_task import DecisionRule
-from ui import change_views, supply_views
+from ui import change_views, lot_views, supply_views
+from ui.pages import HERE, LoginRequired, User, check_csrf, render
 
-HERE = Path(__file__).parent
-templates = Jinja2Templates(directory=HERE / "templates")
 router = APIRouter(include_in_schema=False)
 router.include_router(supply_views.router)  # the procure-to-deliver pages
+router.include_router(lot_views.router)  # lots and suppliers
 LOGIN_CSRF_COOKIE = "lotline_login_csrf"
-
-
-class LoginRequired(Exception):
-    pass
 
 
 def mount_static(app: FastAPI) -> None:
@@ -53,32 +46,6 @@ def mount_static(app: FastAPI) -> None:
     async def to_login(request: Request, _: LoginRequired) -> Response:
         target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
-
-
-async def _ui_principal(request: Request, session: DbSession) -> Principal:
-    token = request.cookies.get(SESSION_COOKIE)
-    principal = await principal_from_token(session, token, "ui") if token else None
-    if principal is None:
-        raise LoginRequired()
-    request.state.principal = principal
-    return principal
-
-
-User = Annotated[Principal, Depends(_ui_principal)]
-
-
-def _check_csrf(principal: Principal, token: str) -> None:
-    if not token or not hmac.compare_digest(token, principal.csrf_token):
-        raise ApiError(
-            403,
-            "the form has expired or did not come from this site; reload the page and try again",
-        )
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    context.setdefault("user", getattr(request.state, "principal", None))
-    context.setdefault("now", datetime.now(UTC))
-    return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
 def error_page(request: Request, status_code: int, detail: str) -> HTMLResponse:
@@ -170,7 +137,7 @@ async def login(
 async def logout(
     user: User, session: DbSession, csrf_token: Annotated[str, Form(max_length=100)] = ""
 ) -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     if user.session_id is not None:
         await revoke_session(session, user.session_id)
         await session.commit()
@@ -277,7 +244,7 @@ async def claim(
     session: DbSession,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     try:
         await task_service.claim_task(
             sessions=sessions, principal=user, task_id=task_id, source="ui"
@@ -298,7 +265,7 @@ async def release(
     session: DbSession,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     try:
         await task_service.release_task(
             sessions=sessions, principal=user, task_id=task_id, source="ui"
@@ -321,7 +288,7 @@ async def decide(
     settings: AppSettings,
 ) -> Response:
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     fields = {str(k)[6:]: str(v)[:5000] for k, v in form.items() if str(k).startswith("field_")}
     outcome = str(form.get("outcome", ""))[:40]
     comment = str(form.get("comment", ""))[:5000]
@@ -396,7 +363,7 @@ async def start_process(
     request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
 ) -> Response:
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     kept = {k: str(v)[:5000] for k, v in form.items() if k != "csrf_token"}
     kept_groups = [str(g) for g in form.getlist("approver_groups")]
     try:
@@ -496,7 +463,7 @@ async def cancel_process(
     process_id: str, request: Request, user: User, sessions: Sessions, client: Temporal
 ) -> Response:
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     reason = str(form.get("reason", "")).strip()[:1000]
     if len(reason) < 3:
         raise ApiError(422, "give a reason (at least 3 characters) to withdraw the process")
@@ -583,7 +550,7 @@ async def start_change(
     request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
 ) -> Response:
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     kept = {str(k): str(v)[:5000] for k, v in form.items() if k != "csrf_token"}
     start = change_views.read_start_form(kept)
     problem = change_views.form_problem(start)
@@ -642,7 +609,7 @@ async def delegations(request: Request, user: User, session: DbSession) -> Respo
 @router.post("/delegations")
 async def create_delegation(request: Request, user: User, session: DbSession) -> Response:
     form = await request.form()
-    _check_csrf(user, str(form.get("csrf_token", "")))
+    check_csrf(user, str(form.get("csrf_token", "")))
     kept = {k: str(v)[:300] for k, v in form.items() if k != "csrf_token"}
     try:
         body = DelegationIn(
@@ -681,7 +648,7 @@ async def revoke_delegation(
     session: DbSession,
     csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
-    _check_csrf(user, csrf_token)
+    check_csrf(user, csrf_token)
     await delegation_service.revoke_delegation(
         session=session, principal=user, delegation_id=delegation_id, source="ui"
     )
@@ -719,53 +686,3 @@ async def audit_page(
         entity_id=entity_id,
         actor=actor,
     )
-
-
-# ---------------------------------------------------------------- template filters
-
-
-def _when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
-
-
-def _relative(value: datetime | None) -> str:
-    """'in 5 h', 'overdue by 2 d' — how a due time reads at a glance."""
-    if value is None:
-        return "no due time"
-    delta = value - datetime.now(UTC)
-    seconds = abs(delta.total_seconds())
-    if seconds < 3600:
-        amount = f"{max(1, int(seconds // 60))} min"
-    elif seconds < 86400 * 2:
-        amount = f"{int(seconds // 3600)} h"
-    else:
-        amount = f"{int(seconds // 86400)} d"
-    return f"due in {amount}" if delta.total_seconds() >= 0 else f"overdue by {amount}"
-
-
-def _humanize(action: str) -> str:
-    return (
-        action.replace("task.", "")
-        .replace("process.", "process ")
-        .replace("change.", "change ")
-        .replace("master_data.", "master data: ")
-        .replace("_", " ")
-    )
-
-
-def _sentence(message: str | None) -> str:
-    """Service messages are written lower-case to be embedded; on a page they stand alone."""
-    text = (message or "").strip()
-    if not text:
-        return ""
-    text = text[0].upper() + text[1:]
-    return text if text[-1] in ".!?)" else text + "."
-
-
-templates.env.filters["when"] = _when
-templates.env.filters["sentence"] = _sentence
-templates.env.filters["relative"] = _relative
-templates.env.filters["humanize"] = _humanize
-templates.env.filters["status_label"] = change_views.status_label
-templates.env.filters["status_tone"] = change_views.status_tone
-templates.env.filters["function_label"] = change_views.function_label

@@ -1,25 +1,24 @@
-"""Procure-to-deliver pages: the supply lists and start forms, the purchase, work-order, shipment
-and customer-order pages (with the external events a person keys in by hand), lots and suppliers.
+"""Procure-to-deliver pages: the supply lists and start forms, and the purchase, work-order,
+shipment and customer-order pages (with the external events a person keys in by hand, and the
+open tasks and timeline that refresh themselves while the process runs).
 
 Thin like the rest of the UI: starting a process and sending an event go through
 api/supply_service.py, the same services the REST API uses; the pages only read the ERP and arrange
-it for people. ui/routes.py includes this router, so the few page helpers it shares with it (the
-logged-in user, rendering, the CSRF check) are looked up there when a request arrives."""
+it for people. Lots and suppliers are in ui/lot_views.py; the page helpers in ui/pages.py."""
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Annotated, Any
-from urllib.parse import quote
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import process_service, supply_service
@@ -28,17 +27,13 @@ from api.errors import ApiError, not_found
 from api.security import Principal
 from api.supply_service import SupplyRequest
 from api.task_service import audit_out, task_out
-from erp import trace
-from erp.gs1 import Gs1Error
 from erp.master_data import (
-    AslEntry,
     BomLine,
     Item,
     Lot,
     PurchaseOrder,
     PurchaseOrderLine,
     Supplier,
-    SupplierCertificate,
     WorkOrder,
 )
 from erp.models import Process, Task
@@ -48,13 +43,10 @@ from erp.supply import (
     CustomerOrder,
     GenealogyEdge,
     Inspection,
-    InventoryMovement,
-    LotStatusChange,
     Receipt,
     SerialNumber,
     Shipment,
     ShipmentLine,
-    SupplierScorecard,
 )
 from schemas.api import AuditOut, TaskOut
 from schemas.supply import (
@@ -64,43 +56,17 @@ from schemas.supply import (
     ProcureToDeliverRequest,
     PurchaseRequest,
     ShipmentRequest,
-    TraceResult,
     WorkOrderRequest,
 )
+from ui import pages
 from ui.change_views import Event, show, timeline
+from ui.lot_views import first_serials, inspections_of
+from ui.pages import PROCESS_PAGES, User, check_csrf, process_url
 
 router = APIRouter(include_in_schema=False)
 
-SERIALS_SHOWN = 50
 LINE_ROWS = 5  # line rows on the purchase and shipment forms
-
-
-# ---------------------------------------------------------------- shared page helpers
-
-
-async def _user(request: Request, session: DbSession) -> Principal:
-    from ui import routes  # ui.routes includes this router, so it is imported by now
-
-    return await routes._ui_principal(request, session)
-
-
-User = Annotated[Principal, Depends(_user)]
-
-
-def _check_csrf(user: Principal, token: object) -> None:
-    from ui import routes
-
-    routes._check_csrf(user, str(token or ""))
-
-
-def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
-    from ui import routes
-
-    context.setdefault("kinds", KINDS)
-    helpers = (page_url, lot_url, qty, money, percent, lot_tone, process_tone, show_date, may_start)
-    for helper in helpers:
-        context.setdefault(helper.__name__, helper)
-    return routes.render(request, name, status_code, **context)
+REFRESH_SECONDS = 5  # how often a running process's page asks for its open tasks and timeline
 
 
 # ---------------------------------------------------------------- what the pages show
@@ -113,32 +79,23 @@ class Kind:
     kind: str
     label: str  # the list heading
     one: str  # one of them, in a sentence
-    path: str  # /ui/<path>/<process id>
     start: str  # the start button
+
+    @property
+    def path(self) -> str:
+        """Where its pages are: <path>/new, <path>/<process id>."""
+        return PROCESS_PAGES[self.kind].path
 
 
 KINDS: dict[str, Kind] = {
     k.kind: k
     for k in (
-        Kind("purchase", "Purchases", "purchase", "purchases", "New purchase"),
-        Kind(
-            "work-order",
-            "Work orders",
-            "work order",
-            "work-orders",
-            "New work order",
-        ),
-        Kind("shipment", "Shipments", "shipment", "shipments", "New shipment"),
-        Kind(
-            "procure-to-deliver",
-            "Customer orders",
-            "customer order",
-            "orders",
-            "New customer order",
-        ),
+        Kind("purchase", "Purchases", "purchase", "New purchase"),
+        Kind("work-order", "Work orders", "work order", "New work order"),
+        Kind("shipment", "Shipments", "shipment", "New shipment"),
+        Kind("procure-to-deliver", "Customer orders", "customer order", "New customer order"),
     )
 }
-KIND_BY_PATH = {k.path: k for k in KINDS.values()}
 PROCESS_STATUSES = ("running", "completed", "cancelled", "failed")
 EVENT_LABELS = {
     "supplier-confirmed": "Supplier confirmation",
@@ -161,58 +118,6 @@ FORM_LABELS = {
 }
 
 
-def page_url(kind: str, process_id: str) -> str:
-    """The page of a process: the supply kinds have their own, the others the generic one."""
-    if kind in KINDS:
-        return f"/ui/{KINDS[kind].path}/{quote(process_id, safe='')}"
-    if kind == "change-control":
-        return f"/changes/{quote(process_id, safe='')}"
-    return f"/processes/{quote(process_id, safe='')}"
-
-
-def lot_url(lot_number: str) -> str:
-    return f"/ui/lots/{quote(lot_number, safe='')}"
-
-
-def qty(value: Decimal | int | None) -> str:
-    """12000.0000 → '12,000'; 1.5500 → '1.55'."""
-    if value is None:
-        return "—"
-    number = Decimal(value).normalize()
-    return f"{number:,f}"
-
-
-def money(value: Decimal | None, currency: str = "EUR") -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f} {currency}"
-
-
-def percent(part: int, whole: int) -> str:
-    return "—" if not whole else f"{100 * part / whole:.0f} %"
-
-
-def show_date(value: date | datetime | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
-
-
-def lot_tone(status: str) -> str:
-    """The pill colour of a lot status: usable is green, waiting is amber, blocked is red."""
-    if status == "RELEASED":
-        return "done"
-    if status == "QUARANTINE":
-        return "warn"
-    if status in ("ON_HOLD", "REJECTED", "RECALLED", "EXPIRED"):
-        return "bad"
-    return ""
-
-
-def process_tone(status: str) -> str:
-    return {"completed": "done", "cancelled": "bad", "failed": "bad"}.get(status, "")
-
-
 def may_start(user: Principal, kind: str) -> bool:
     """Whether the start button is offered (the service decides again when it is pressed)."""
     spec = supply_service.KINDS.get(kind)
@@ -228,6 +133,14 @@ def event_senders(event: str) -> str:
     return " or ".join(EVENT_GROUPS.get(event, ())) or "nobody"
 
 
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    """A supply page: the page helpers, plus the supply kinds and who may start which."""
+    context.setdefault("kinds", KINDS)
+    context.setdefault("may_start", may_start)
+    context.setdefault("refresh_seconds", REFRESH_SECONDS)
+    return pages.render(request, name, status_code, **context)
+
+
 # ---------------------------------------------------------------- the supply lists
 
 
@@ -238,24 +151,16 @@ class ProcessList:
     count: int
 
 
-@router.get("/ui/supply", response_class=HTMLResponse)
+@router.get("/supply", response_class=HTMLResponse)
 async def supply(
     request: Request, user: User, session: DbSession, kind: str = "", status: str = ""
 ) -> Response:
     kind = kind if kind in KINDS else ""
     status = status if status in PROCESS_STATUSES else ""
-    lists = []
-    for k in [KINDS[kind]] if kind else KINDS.values():
-        rows, count = await process_service.list_processes(
-            session=session,
-            principal=user,
-            kind=k.kind,
-            status=status or None,
-            initiator=None,
-            limit=200 if kind else 10,
-            offset=0,
-        )
-        lists.append(ProcessList(kind=k, rows=rows, count=count))
+    lists = [
+        await _process_list(session, user, k, status=status, limit=200 if kind else 10)
+        for k in ([KINDS[kind]] if kind else KINDS.values())
+    ]
     return render(
         request,
         "supply_list.html",
@@ -266,19 +171,29 @@ async def supply(
     )
 
 
+async def _process_list(
+    session: AsyncSession, user: Principal, kind: Kind, *, status: str, limit: int
+) -> ProcessList:
+    rows, count = await process_service.list_processes(
+        session=session,
+        principal=user,
+        kind=kind.kind,
+        status=status or None,
+        initiator=None,
+        limit=limit,
+        offset=0,
+    )
+    return ProcessList(kind=kind, rows=rows, count=count)
+
+
 # ---------------------------------------------------------------- start forms
 
 
 async def _choices(session: AsyncSession) -> dict[str, Any]:
     """What the start forms offer: suppliers, customers, parts (effective revisions) and the parts
     that can be made (an effective revision with a bill of materials)."""
-    suppliers = (await session.scalars(select(Supplier).order_by(Supplier.code))).all()
-    customers = (await session.scalars(select(Customer).order_by(Customer.code))).all()
-    parts = (
-        await session.scalars(
-            select(Item).where(Item.status == "effective").order_by(Item.part_number)
-        )
-    ).all()
+    effective = select(Item).where(Item.status == "effective")
+    parts = (await session.scalars(effective.order_by(Item.part_number))).all()
     made = set(
         await session.scalars(
             select(Item.part_number)
@@ -287,18 +202,11 @@ async def _choices(session: AsyncSession) -> dict[str, Any]:
         )
     )
     return {
-        "suppliers": suppliers,
-        "customers": customers,
+        "suppliers": (await session.scalars(select(Supplier).order_by(Supplier.code))).all(),
+        "customers": (await session.scalars(select(Customer).order_by(Customer.code))).all(),
         "parts": parts,
         "made": [p for p in parts if p.part_number in made],
     }
-
-
-def _kind_of_path(path: str) -> Kind:
-    found = KIND_BY_PATH.get(path)
-    if found is None:
-        raise not_found(f"Page /ui/{path}")
-    return found
 
 
 async def _start_form(
@@ -328,41 +236,86 @@ def _fresh_key() -> dict[str, str]:
     return {"form_key": secrets.token_urlsafe(18)}
 
 
-@router.get("/ui/{path}/new", response_class=HTMLResponse)
-async def new_process(path: str, request: Request, user: User, session: DbSession) -> Response:
-    kind = _kind_of_path(path)
+async def _new_process(
+    request: Request, user: Principal, session: AsyncSession, kind: Kind
+) -> HTMLResponse:
     user.require("processes:start")
     if not may_start(user, kind.kind):
-        spec = supply_service.KINDS[kind.kind]
+        groups = ", ".join(supply_service.KINDS[kind.kind].groups)
         return render(
             request,
             "supply_new.html",
             403,
             k=kind,
-            refused=f"starting a {kind.one} needs one of the groups {', '.join(spec.groups)}",
+            refused=f"starting a {kind.one} needs one of the groups {groups}",
         )
     return await _start_form(request, session, kind)
 
 
-@router.post("/ui/{path}/new")
-async def start_process(
-    path: str,
-    request: Request,
-    user: User,
-    session: DbSession,
-    client: Temporal,
-    settings: AppSettings,
+# Explicit paths, declared before <path>/{process_id}: a catch-all "/{path}/new" would also
+# answer /processes/new and /changes/new.
+@router.get("/purchases/new", response_class=HTMLResponse)
+async def new_purchase(request: Request, user: User, session: DbSession) -> Response:
+    return await _new_process(request, user, session, KINDS["purchase"])
+
+
+@router.get("/work-orders/new", response_class=HTMLResponse)
+async def new_work_order(request: Request, user: User, session: DbSession) -> Response:
+    return await _new_process(request, user, session, KINDS["work-order"])
+
+
+@router.get("/shipments/new", response_class=HTMLResponse)
+async def new_shipment(request: Request, user: User, session: DbSession) -> Response:
+    return await _new_process(request, user, session, KINDS["shipment"])
+
+
+@router.get("/orders/new", response_class=HTMLResponse)
+async def new_order(request: Request, user: User, session: DbSession) -> Response:
+    return await _new_process(request, user, session, KINDS["procure-to-deliver"])
+
+
+@router.post("/purchases/new")
+async def start_purchase(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
 ) -> Response:
-    kind = _kind_of_path(path)
+    return await _start_process(request, user, session, client, settings, KINDS["purchase"])
+
+
+@router.post("/work-orders/new")
+async def start_work_order(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
+) -> Response:
+    return await _start_process(request, user, session, client, settings, KINDS["work-order"])
+
+
+@router.post("/shipments/new")
+async def start_shipment(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
+) -> Response:
+    return await _start_process(request, user, session, client, settings, KINDS["shipment"])
+
+
+@router.post("/orders/new")
+async def start_order(
+    request: Request, user: User, session: DbSession, client: Temporal, settings: AppSettings
+) -> Response:
+    kind = KINDS["procure-to-deliver"]
+    return await _start_process(request, user, session, client, settings, kind)
+
+
+async def _start_process(
+    request: Request,
+    user: Principal,
+    session: AsyncSession,
+    client: Any,
+    settings: Any,
+    kind: Kind,
+) -> Response:
     form = await request.form()
-    _check_csrf(user, form.get("csrf_token"))
+    check_csrf(user, form.get("csrf_token"))
     kept = {str(k): str(v)[:2000] for k, v in form.items() if k != "csrf_token"}
     try:
-        body, rows = read_start_form(kind, kept)
-    except ValidationError as err:
-        problem = form_problem(err, rows=_line_rows(kept))
-        return await _start_form(request, session, kind, status_code=422, form=kept, error=problem)
-    try:
+        body = read_start_form(kind, kept)
         process_id, _ = await supply_service.start_supply_process(
             session=session,
             client=client,
@@ -372,12 +325,15 @@ async def start_process(
             idempotency_key=kept.get("form_key") or None,
             task_queue=settings.task_queue,
         )
+    except ValidationError as err:
+        problem = form_problem(err, rows=_line_rows(kept))
+        return await _start_form(request, session, kind, status_code=422, form=kept, error=problem)
     except ApiError as err:
         await session.rollback()
         return await _start_form(
             request, session, kind, status_code=err.status_code, form=kept, error=err.detail
         )
-    return RedirectResponse(page_url(kind.kind, process_id), status_code=303)
+    return RedirectResponse(process_url(kind.kind, process_id), status_code=303)
 
 
 def _line_rows(form: Mapping[str, str]) -> list[int]:
@@ -389,51 +345,74 @@ def _line_rows(form: Mapping[str, str]) -> list[int]:
     ]
 
 
-def read_start_form(kind: Kind, form: Mapping[str, str]) -> tuple[SupplyRequest, list[int]]:
+def read_start_form(kind: Kind, form: Mapping[str, str]) -> SupplyRequest:
     """The start form as the request model of its kind (ValidationError when it is not one)."""
-    rows = _line_rows(form)
     text = {k: v.strip() for k, v in form.items()}
+    readers: dict[str, Callable[[Mapping[str, str]], SupplyRequest]] = {
+        "purchase": _purchase_request,
+        "shipment": _shipment_request,
+        "work-order": _work_order_request,
+        "procure-to-deliver": _order_request,
+    }
+    return readers[kind.kind](text)
 
-    def line(n: int, *, priced: bool) -> dict[str, str]:
-        values = {
+
+def _lines(text: Mapping[str, str], *, priced: bool) -> list[dict[str, str]]:
+    """The filled-in line rows, as the request's lines."""
+    lines = []
+    for n in _line_rows(text):
+        line = {
             "part_number": text.get(f"line_{n}_part", "").upper(),
             "quantity": text.get(f"line_{n}_quantity", ""),
         }
         if priced:
-            values["unit_price"] = text.get(f"line_{n}_unit_price", "") or "0"
-        return values
+            line["unit_price"] = text.get(f"line_{n}_unit_price", "") or "0"
+        lines.append(line)
+    return lines
 
-    if kind.kind == "purchase":
-        return PurchaseRequest.model_validate(
-            {
-                "supplier_code": text.get("supplier_code", ""),
-                "lines": [line(n, priced=True) for n in rows],
-                "due_on": text.get("due_on", ""),
-                "buyer_note": text.get("buyer_note", ""),
-            }
-        ), rows
-    if kind.kind == "shipment":
-        return ShipmentRequest.model_validate(
-            {
-                "customer_code": text.get("customer_code", ""),
-                "lines": [line(n, priced=False) for n in rows],
-                "expected_transit_days": text.get("expected_transit_days") or "5",
-            }
-        ), rows
-    made = {
+
+def _purchase_request(text: Mapping[str, str]) -> PurchaseRequest:
+    return PurchaseRequest.model_validate(
+        {
+            "supplier_code": text.get("supplier_code", ""),
+            "lines": _lines(text, priced=True),
+            "due_on": text.get("due_on", ""),
+            "buyer_note": text.get("buyer_note", ""),
+        }
+    )
+
+
+def _shipment_request(text: Mapping[str, str]) -> ShipmentRequest:
+    return ShipmentRequest.model_validate(
+        {
+            "customer_code": text.get("customer_code", ""),
+            "lines": _lines(text, priced=False),
+            "expected_transit_days": text.get("expected_transit_days") or "5",
+        }
+    )
+
+
+def _made(text: Mapping[str, str]) -> dict[str, str]:
+    """What a work order and a customer order both ask: the part, how many, by when."""
+    return {
         "part_number": text.get("part_number", "").upper(),
         "quantity": text.get("quantity", ""),
         "due_on": text.get("due_on", ""),
     }
-    if kind.kind == "work-order":
-        return WorkOrderRequest.model_validate(made), rows
+
+
+def _work_order_request(text: Mapping[str, str]) -> WorkOrderRequest:
+    return WorkOrderRequest.model_validate(_made(text))
+
+
+def _order_request(text: Mapping[str, str]) -> ProcureToDeliverRequest:
     return ProcureToDeliverRequest.model_validate(
-        made
+        _made(text)
         | {
             "customer_code": text.get("customer_code", ""),
             "customer_reference": text.get("customer_reference", ""),
         }
-    ), rows
+    )
 
 
 def form_problem(err: ValidationError, *, rows: Sequence[int] = ()) -> str:
@@ -444,17 +423,7 @@ def form_problem(err: ValidationError, *, rows: Sequence[int] = ()) -> str:
 def _problem(error: Mapping[str, Any], rows: Sequence[int]) -> str:
     loc = [str(p) for p in error.get("loc", ())]
     kind = str(error.get("type", ""))
-    message = str(error.get("msg", "not valid")).removeprefix("Value error, ")
-    if kind == "missing" or (kind == "string_too_short" and "1 character" in message):
-        message = "fill this in"
-    elif kind.startswith("date_") or kind.startswith("datetime_"):
-        message = "enter a date like 2026-12-31"
-    elif kind == "greater_than":
-        message = "must be more than 0"
-    elif kind == "decimal_parsing" or kind == "int_parsing":
-        message = "enter a number"
-    elif kind == "string_pattern_mismatch":
-        message = "use letters, digits, '.', '_' or '-' only"
+    message = _message(kind, str(error.get("msg", "not valid")).removeprefix("Value error, "))
     if loc == ["lines"] and kind == "too_short":
         return "Lines: fill in at least one line (part and quantity)"
     if loc and loc[0] == "lines" and len(loc) > 1 and loc[1].isdigit():
@@ -465,6 +434,21 @@ def _problem(error: Mapping[str, Any], rows: Sequence[int]) -> str:
         return f"{where}: {message[:1].lower()}{message[1:]}"
     label = FORM_LABELS.get(loc[0], loc[0].replace("_", " ")) if loc else "Form"
     return f"{label}: {message[:1].lower()}{message[1:]}"
+
+
+def _message(kind: str, message: str) -> str:
+    """Pydantic's message for a kind of error, in the words of a form."""
+    if kind == "missing" or (kind == "string_too_short" and "1 character" in message):
+        return "fill this in"
+    if kind.startswith("date_") or kind.startswith("datetime_"):
+        return "enter a date like 2026-12-31"
+    if kind == "greater_than":
+        return "must be more than 0"
+    if kind in ("decimal_parsing", "int_parsing"):
+        return "enter a number"
+    if kind == "string_pattern_mismatch":
+        return "use letters, digits, '.', '_' or '-' only"
+    return message
 
 
 # ---------------------------------------------------------------- one process: what all pages show
@@ -541,7 +525,34 @@ async def _starting(
     return render(request, "supply_starting.html", k=kind, detail=detail, view=view)
 
 
+# The parts of a page that change while the process runs (its step, open tasks and timeline),
+# as the page's script asks for them every few seconds: the same macros the page shows them with.
+@router.get("/purchases/{process_id}/progress", response_class=HTMLResponse)
+@router.get("/work-orders/{process_id}/progress", response_class=HTMLResponse)
+@router.get("/shipments/{process_id}/progress", response_class=HTMLResponse)
+@router.get("/orders/{process_id}/progress", response_class=HTMLResponse)
+async def progress(process_id: str, request: Request, user: User, session: DbSession) -> Response:
+    view = await process_view(session, process_id[:200])
+    if view.process is None:
+        raise not_found(f"Process {process_id[:200]}")
+    response = render(request, "supply_progress.html", view=view)
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
 # ---------------------------------------------------------------- purchase
+
+
+@dataclass
+class EventReply:
+    """What a page says about the event just keyed in: its answer, or its refusal with the values
+    that were typed (kept in the form)."""
+
+    event: str = ""
+    status_code: int = 200
+    answer: EventResult | None = None
+    error: str = ""
+    kept: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -566,13 +577,23 @@ class PurchaseView:
 
 
 async def purchase_view(session: AsyncSession, po: PurchaseOrder) -> PurchaseView:
-    supplier = await session.get(Supplier, po.supplier_id)
-    assert supplier is not None  # a foreign key
     lines = await session.scalars(
         select(PurchaseOrderLine)
         .where(PurchaseOrderLine.purchase_order_id == po.id)
         .order_by(PurchaseOrderLine.line_no, PurchaseOrderLine.id)
     )
+    receipts = await _receipts(session, po)
+    return PurchaseView(
+        po=po,
+        supplier=await session.get_one(Supplier, po.supplier_id),
+        lines=list(lines),
+        receipts=receipts,
+        inspections=await inspections_of(session, [r.lot.id for r in receipts]),
+        customer_order=await _customer_order(session, po.customer_order_id),
+    )
+
+
+async def _receipts(session: AsyncSession, po: PurchaseOrder) -> list[ReceiptRow]:
     received = await session.execute(
         select(Receipt, Lot, PurchaseOrderLine.line_no)
         .join(Lot, Lot.id == Receipt.lot_id)
@@ -580,29 +601,12 @@ async def purchase_view(session: AsyncSession, po: PurchaseOrder) -> PurchaseVie
         .where(PurchaseOrderLine.purchase_order_id == po.id)
         .order_by(Receipt.id)
     )
-    receipts = [ReceiptRow(r, lot, n) for r, lot, n in received.all()]
-    return PurchaseView(
-        po=po,
-        supplier=supplier,
-        lines=list(lines),
-        receipts=receipts,
-        inspections=await _inspections(session, [r.lot.id for r in receipts]),
-        customer_order=(
-            await session.get(CustomerOrder, po.customer_order_id) if po.customer_order_id else None
-        ),
-    )
+    return [ReceiptRow(r, lot, n) for r, lot, n in received.all()]
 
 
-async def _inspections(session: AsyncSession, lot_ids: list[int]) -> list[tuple[Inspection, str]]:
-    if not lot_ids:
-        return []
-    rows = await session.execute(
-        select(Inspection, Lot.lot_number)
-        .join(Lot, Lot.id == Inspection.lot_id)
-        .where(Inspection.lot_id.in_(lot_ids))
-        .order_by(Inspection.id)
-    )
-    return [(i, n) for i, n in rows.all()]
+async def _customer_order(session: AsyncSession, order_id: int | None) -> CustomerOrder | None:
+    """The customer order a purchase, work order or shipment was started for, if any."""
+    return await session.get(CustomerOrder, order_id) if order_id else None
 
 
 async def _purchase_page(
@@ -611,43 +615,34 @@ async def _purchase_page(
     client: Any,
     user: Principal,
     process_id: str,
-    *,
-    status_code: int = 200,
-    answer: EventResult | None = None,
-    errors: Mapping[str, str] | None = None,
-    kept: Mapping[str, Mapping[str, str]] | None = None,
+    reply: EventReply | None = None,
 ) -> HTMLResponse:
     po = await session.scalar(select(PurchaseOrder).where(PurchaseOrder.process_id == process_id))
     if po is None:
         return await _starting(request, session, client, user, KINDS["purchase"], process_id)
+    reply = reply or EventReply()
     return render(
         request,
         "supply_purchase.html",
-        status_code,
+        reply.status_code,
         k=KINDS["purchase"],
         p=await purchase_view(session, po),
         view=await process_view(session, process_id),
-        **_event_forms(user, "purchase", answer, errors, kept),
+        **_event_forms(user, "purchase", reply),
     )
 
 
-def _event_forms(
-    user: Principal,
-    kind: str,
-    answer: EventResult | None,
-    errors: Mapping[str, str] | None,
-    kept: Mapping[str, Mapping[str, str]] | None,
-) -> dict[str, Any]:
+def _event_forms(user: Principal, kind: str, reply: EventReply) -> dict[str, Any]:
     """The event forms of a page: who may send which, the last answer, errors and kept values.
     Every form shown carries a fresh event id, so the same form posted twice records once."""
     forms = {}
     for event in EVENTS.get(kind, {}):
-        values = dict((kept or {}).get(event) or {})
+        values = dict(reply.kept) if event == reply.event and reply.error else {}
         values.setdefault("event_id", secrets.token_urlsafe(18))
         forms[event] = values
     return {
-        "answer": answer,
-        "errors": dict(errors or {}),
+        "answer": reply.answer,
+        "errors": {reply.event: reply.error} if reply.error else {},
         "forms": forms,
         "may_send": {event: may_send(user, event) for event in forms},
         "senders": {event: event_senders(event) for event in forms},
@@ -655,7 +650,7 @@ def _event_forms(
     }
 
 
-@router.get("/ui/purchases/{process_id}", response_class=HTMLResponse)
+@router.get("/purchases/{process_id}", response_class=HTMLResponse)
 async def purchase_page(
     process_id: str, request: Request, user: User, session: DbSession, client: Temporal
 ) -> Response:
@@ -678,9 +673,8 @@ EVENT_FIELDS = {
 }
 
 
-@router.post("/ui/{path}/{process_id}/events/{event}")
-async def send_event(
-    path: str,
+@router.post("/purchases/{process_id}/events/{event}")
+async def purchase_event(
     process_id: str,
     event: str,
     request: Request,
@@ -689,36 +683,45 @@ async def send_event(
     session: DbSession,
     client: Temporal,
 ) -> Response:
-    page = {"purchases": _purchase_page, "shipments": _shipment_page}.get(path)
-    if page is None:
-        raise not_found(f"Page /ui/{path}/…/events")
+    reply = await _send_event(request, user, sessions, client, process_id[:200], event)
+    return await _purchase_page(request, session, client, user, process_id[:200], reply)
+
+
+@router.post("/shipments/{process_id}/events/{event}")
+async def shipment_event(
+    process_id: str,
+    event: str,
+    request: Request,
+    user: User,
+    sessions: Sessions,
+    session: DbSession,
+    client: Temporal,
+) -> Response:
+    reply = await _send_event(request, user, sessions, client, process_id[:200], event)
+    return await _shipment_page(request, session, client, user, process_id[:200], reply)
+
+
+async def _send_event(
+    request: Request, user: Principal, sessions: Any, client: Any, process_id: str, event: str
+) -> EventReply:
+    """Send the event form to the process as the REST API would; the page shows the answer."""
     form = await request.form()
-    _check_csrf(user, form.get("csrf_token"))
+    check_csrf(user, form.get("csrf_token"))
     kept = {str(k): str(v).strip()[:500] for k, v in form.items() if k != "csrf_token"}
-    data = {f: kept[f] for f in EVENT_FIELDS.get(event, ()) if kept.get(f)}
     try:
         answer = await supply_service.send_event(
             sessions=sessions,
             client=client,
             principal=user,
-            process_id=process_id[:200],
+            process_id=process_id,
             event=event,
-            data=data,
+            data={f: kept[f] for f in EVENT_FIELDS.get(event, ()) if kept.get(f)},
             event_id=kept.get("event_id") or None,
             source="ui",
         )
     except ApiError as err:
-        return await page(
-            request,
-            session,
-            client,
-            user,
-            process_id[:200],
-            status_code=err.status_code,
-            errors={event: err.detail},
-            kept={event: kept},
-        )
-    return await page(request, session, client, user, process_id[:200], answer=answer)
+        return EventReply(event, err.status_code, error=err.detail, kept=kept)
+    return EventReply(event, answer=answer)
 
 
 # ---------------------------------------------------------------- work order
@@ -751,8 +754,20 @@ class WorkOrderView:
 
 
 async def work_order_view(session: AsyncSession, wo: WorkOrder) -> WorkOrderView:
-    item = await session.get(Item, wo.item_id)
-    assert item is not None
+    made = select(Lot).where(Lot.work_order_id == wo.id).order_by(Lot.id)
+    lots = (await session.scalars(made)).all()
+    return WorkOrderView(
+        wo=wo,
+        item=await session.get_one(Item, wo.item_id),
+        consumed=await _consumed(session, wo),
+        finished=[await _finished(session, lot) for lot in lots],
+        inspections=await inspections_of(session, [lot.id for lot in lots]),
+        customer_order=await _customer_order(session, wo.customer_order_id),
+    )
+
+
+async def _consumed(session: AsyncSession, wo: WorkOrder) -> list[Consumed]:
+    """The component lots issued into the work order's lots (its genealogy links)."""
     child = Lot.__table__.alias("child")
     edges = await session.execute(
         select(Lot.lot_number, Lot.part_number, GenealogyEdge.quantity, Lot.uom, child.c.lot_number)
@@ -761,36 +776,17 @@ async def work_order_view(session: AsyncSession, wo: WorkOrder) -> WorkOrderView
         .where(GenealogyEdge.work_order_id == wo.id)
         .order_by(Lot.part_number, Lot.lot_number)
     )
-    lots = (
-        await session.scalars(select(Lot).where(Lot.work_order_id == wo.id).order_by(Lot.id))
-    ).all()
-    return WorkOrderView(
-        wo=wo,
-        item=item,
-        consumed=[Consumed(*row) for row in edges.all()],
-        finished=[await _finished(session, lot) for lot in lots],
-        inspections=await _inspections(session, [lot.id for lot in lots]),
-        customer_order=(
-            await session.get(CustomerOrder, wo.customer_order_id) if wo.customer_order_id else None
-        ),
-    )
+    return [Consumed(*row) for row in edges.all()]
 
 
 async def _finished(session: AsyncSession, lot: Lot) -> FinishedLot:
-    serials, count = await _serials(
+    serials, count = await first_serials(
         session, select(SerialNumber).where(SerialNumber.lot_id == lot.id)
     )
     return FinishedLot(lot=lot, serials=serials, serial_count=count)
 
 
-async def _serials(session: AsyncSession, query: Any) -> tuple[list[SerialNumber], int]:
-    """The first serials (by number) and how many there are."""
-    count = await session.scalar(select(func.count()).select_from(query.subquery()))
-    shown = await session.scalars(query.order_by(SerialNumber.serial).limit(SERIALS_SHOWN))
-    return list(shown), int(count or 0)
-
-
-@router.get("/ui/work-orders/{process_id}", response_class=HTMLResponse)
+@router.get("/work-orders/{process_id}", response_class=HTMLResponse)
 async def work_order_page(
     process_id: str, request: Request, user: User, session: DbSession, client: Temporal
 ) -> Response:
@@ -828,8 +824,6 @@ class ShipmentView:
 
 
 async def shipment_view(session: AsyncSession, shipment: Shipment) -> ShipmentView:
-    customer = await session.get(Customer, shipment.customer_id)
-    assert customer is not None
     rows = await session.execute(
         select(ShipmentLine, Lot, Customer)
         .join(Lot, Lot.id == ShipmentLine.lot_id)
@@ -837,17 +831,16 @@ async def shipment_view(session: AsyncSession, shipment: Shipment) -> ShipmentVi
         .where(ShipmentLine.shipment_id == shipment.id)
         .order_by(ShipmentLine.id)
     )
-    serials, count = await _serials(
+    serials, count = await first_serials(
         session, select(SerialNumber).where(SerialNumber.shipment_id == shipment.id)
     )
-    order_id = shipment.customer_order_id
     return ShipmentView(
         shipment=shipment,
-        customer=customer,
+        customer=await session.get_one(Customer, shipment.customer_id),
         lines=[ShippedLine(line, lot, consignee) for line, lot, consignee in rows.all()],
         serials=serials,
         serial_count=count,
-        customer_order=await session.get(CustomerOrder, order_id) if order_id else None,
+        customer_order=await _customer_order(session, shipment.customer_order_id),
     )
 
 
@@ -857,27 +850,24 @@ async def _shipment_page(
     client: Any,
     user: Principal,
     process_id: str,
-    *,
-    status_code: int = 200,
-    answer: EventResult | None = None,
-    errors: Mapping[str, str] | None = None,
-    kept: Mapping[str, Mapping[str, str]] | None = None,
+    reply: EventReply | None = None,
 ) -> HTMLResponse:
     shipment = await session.scalar(select(Shipment).where(Shipment.process_id == process_id))
     if shipment is None:
         return await _starting(request, session, client, user, KINDS["shipment"], process_id)
+    reply = reply or EventReply()
     return render(
         request,
         "supply_shipment.html",
-        status_code,
+        reply.status_code,
         k=KINDS["shipment"],
         s=await shipment_view(session, shipment),
         view=await process_view(session, process_id),
-        **_event_forms(user, "shipment", answer, errors, kept),
+        **_event_forms(user, "shipment", reply),
     )
 
 
-@router.get("/ui/shipments/{process_id}", response_class=HTMLResponse)
+@router.get("/shipments/{process_id}", response_class=HTMLResponse)
 async def shipment_page(
     process_id: str, request: Request, user: User, session: DbSession, client: Temporal
 ) -> Response:
@@ -887,7 +877,7 @@ async def shipment_page(
 # ---------------------------------------------------------------- customer order
 
 
-@router.get("/ui/orders/{process_id}", response_class=HTMLResponse)
+@router.get("/orders/{process_id}", response_class=HTMLResponse)
 async def order_page(
     process_id: str, request: Request, user: User, session: DbSession, client: Temporal
 ) -> Response:
@@ -896,9 +886,21 @@ async def order_page(
         select(CustomerOrder).where(CustomerOrder.process_id == process_id)
     )
     if order is None:
-        return await _starting(
-            request, session, client, user, KINDS["procure-to-deliver"], process_id
-        )
+        kind = KINDS["procure-to-deliver"]
+        return await _starting(request, session, client, user, kind, process_id)
+    return render(
+        request,
+        "supply_order.html",
+        k=KINDS["procure-to-deliver"],
+        order=order,
+        customer=await session.get(Customer, order.customer_id),
+        children=await _children(session, process_id),
+        view=await process_view(session, process_id),
+    )
+
+
+async def _children(session: AsyncSession, process_id: str) -> list[Process]:
+    """The purchases, work order and shipment a customer order started (ids <order id>.…)."""
     children = await session.scalars(
         select(Process)
         .where(
@@ -907,250 +909,4 @@ async def order_page(
         )
         .order_by(Process.started_at, Process.id)
     )
-    return render(
-        request,
-        "supply_order.html",
-        k=KINDS["procure-to-deliver"],
-        order=order,
-        customer=await session.get(Customer, order.customer_id),
-        children=list(children),
-        view=await process_view(session, process_id),
-    )
-
-
-# ---------------------------------------------------------------- lots
-
-
-@router.get("/ui/lots", response_class=HTMLResponse)
-async def lots(
-    request: Request,
-    user: User,
-    session: DbSession,
-    q: str = "",
-    part: str = "",
-    status: str = "",
-) -> Response:
-    q = q.strip()[:200]
-    error = ""
-    if q:
-        try:
-            lot, serial = await trace.resolve_lot_reference(session, q)
-        except (trace.LotNotFound, trace.AmbiguousLotReference, Gs1Error) as err:
-            error = str(err)
-        else:
-            target = lot_url(lot.lot_number) + (f"?serial={quote(serial)}" if serial else "")
-            return RedirectResponse(target, status_code=303)
-    query = select(Lot)
-    if part.strip():
-        query = query.where(Lot.part_number == part.strip().upper()[:40])
-    if status:
-        query = query.where(Lot.status == status[:20])
-    rows = await session.scalars(query.order_by(Lot.created_at.desc(), Lot.id.desc()).limit(100))
-    return render(
-        request,
-        "supply_lots.html",
-        lots=list(rows),
-        q=q,
-        part=part,
-        status=status,
-        error=error,
-        statuses=LOT_STATUS_ORDER,
-    )
-
-
-LOT_STATUS_ORDER = (
-    "QUARANTINE",
-    "RELEASED",
-    "ON_HOLD",
-    "REJECTED",
-    "CONSUMED",
-    "SHIPPED",
-    "RECALLED",
-    "EXPIRED",
-)
-
-
-@dataclass
-class LotView:
-    lot: Lot
-    item: Item
-    supplier: Supplier | None
-    receipt: Receipt | None
-    purchase_order: PurchaseOrder | None
-    work_order: WorkOrder | None
-    history: list[LotStatusChange]
-    movements: list[InventoryMovement]
-    inspections: list[tuple[Inspection, str]]
-    forward: TraceResult
-    backward: TraceResult
-    serials: list[SerialNumber]
-    serial_count: int
-    processes: dict[str, str] = field(default_factory=dict)  # process id → kind
-    shipment_pages: dict[str, str] = field(default_factory=dict)  # shipment number → process id
-
-
-async def lot_view(session: AsyncSession, lot: Lot, *, serial: str = "") -> LotView:
-    item = await session.get(Item, lot.item_id)
-    assert item is not None
-    movements = list(
-        await session.scalars(
-            select(InventoryMovement)
-            .where(InventoryMovement.lot_id == lot.id)
-            .order_by(InventoryMovement.id)
-        )
-    )
-    forward = await trace.trace_lot(session, lot.lot_number, "forward")
-    serials, count = await _serials(
-        session, select(SerialNumber).where(SerialNumber.lot_id == lot.id)
-    )
-    if serial and serial not in {s.serial for s in serials}:
-        found = await session.scalar(
-            select(SerialNumber).where(SerialNumber.lot_id == lot.id, SerialNumber.serial == serial)
-        )
-        serials += [found] if found else []
-    return LotView(
-        lot=lot,
-        item=item,
-        supplier=await session.get(Supplier, lot.supplier_id) if lot.supplier_id else None,
-        receipt=await session.scalar(select(Receipt).where(Receipt.lot_id == lot.id)),
-        purchase_order=await _purchase_order_of(session, lot),
-        work_order=await session.get(WorkOrder, lot.work_order_id) if lot.work_order_id else None,
-        history=list(
-            await session.scalars(
-                select(LotStatusChange)
-                .where(LotStatusChange.lot_id == lot.id)
-                .order_by(LotStatusChange.id)
-            )
-        ),
-        movements=movements,
-        inspections=await _inspections(session, [lot.id]),
-        forward=forward,
-        backward=await trace.trace_lot(session, lot.lot_number, "backward"),
-        serials=serials,
-        serial_count=count,
-        processes=await _kinds_of(session, [m.process_id for m in movements if m.process_id]),
-        shipment_pages=await _shipment_pages(session, [s.shipment for s in forward.shipments]),
-    )
-
-
-async def _purchase_order_of(session: AsyncSession, lot: Lot) -> PurchaseOrder | None:
-    if not lot.purchase_order_line_id:
-        return None
-    return await session.scalar(
-        select(PurchaseOrder)
-        .join(PurchaseOrderLine, PurchaseOrderLine.purchase_order_id == PurchaseOrder.id)
-        .where(PurchaseOrderLine.id == lot.purchase_order_line_id)
-    )
-
-
-async def _kinds_of(session: AsyncSession, process_ids: list[str]) -> dict[str, str]:
-    if not process_ids:
-        return {}
-    rows = await session.execute(
-        select(Process.id, Process.kind).where(Process.id.in_(set(process_ids)))
-    )
-    return {pid: kind for pid, kind in rows.all()}
-
-
-async def _shipment_pages(session: AsyncSession, numbers: list[str]) -> dict[str, str]:
-    if not numbers:
-        return {}
-    rows = await session.execute(
-        select(Shipment.number, Shipment.process_id).where(
-            Shipment.number.in_(set(numbers)), Shipment.process_id.is_not(None)
-        )
-    )
-    return {number: str(pid) for number, pid in rows.all()}
-
-
-@router.get("/ui/lots/{lot_number}", response_class=HTMLResponse)
-async def lot_page(
-    lot_number: str, request: Request, user: User, session: DbSession, serial: str = ""
-) -> Response:
-    lot = await session.scalar(select(Lot).where(Lot.lot_number == lot_number[:60]))
-    if lot is None:
-        raise not_found(f"Lot {lot_number[:60]}")
-    view = await lot_view(session, lot, serial=serial[:40])
-    return render(request, "lot.html", v=view, serial=serial[:40])
-
-
-# ---------------------------------------------------------------- suppliers
-
-
-@dataclass
-class SupplierRow:
-    supplier: Supplier
-    scorecard: SupplierScorecard | None
-    certificates: list[SupplierCertificate]
-
-    @property
-    def certificate_expired(self) -> bool:
-        today = datetime.now(UTC).date()
-        return bool(self.certificates) and all(c.expires_on < today for c in self.certificates)
-
-
-async def _supplier_rows(session: AsyncSession, code: str | None = None) -> list[SupplierRow]:
-    query = (
-        select(Supplier, SupplierScorecard)
-        .outerjoin(SupplierScorecard, SupplierScorecard.supplier_id == Supplier.id)
-        .order_by(Supplier.code)
-    )
-    if code is not None:
-        query = query.where(Supplier.code == code)
-    found = (await session.execute(query)).all()
-    certificates = await session.scalars(
-        select(SupplierCertificate)
-        .where(SupplierCertificate.supplier_id.in_([s.id for s, _ in found]))
-        .order_by(SupplierCertificate.expires_on)
-    )
-    by_supplier: dict[int, list[SupplierCertificate]] = {}
-    for c in certificates:
-        by_supplier.setdefault(c.supplier_id, []).append(c)
-    return [SupplierRow(s, card, by_supplier.get(s.id, [])) for s, card in found]
-
-
-@router.get("/ui/suppliers", response_class=HTMLResponse)
-async def suppliers(request: Request, user: User, session: DbSession) -> Response:
-    return render(
-        request,
-        "supply_suppliers.html",
-        rows=await _supplier_rows(session),
-        today=datetime.now(UTC).date(),
-    )
-
-
-@router.get("/ui/suppliers/{code}", response_class=HTMLResponse)
-async def supplier_page(code: str, request: Request, user: User, session: DbSession) -> Response:
-    rows = await _supplier_rows(session, code[:20])
-    if not rows:
-        raise not_found(f"Supplier {code[:20]}")
-    row = rows[0]
-    asl = await session.scalars(
-        select(AslEntry)
-        .where(AslEntry.supplier_id == row.supplier.id)
-        .order_by(AslEntry.part_number)
-    )
-    receipts = await session.execute(
-        select(Receipt, Lot, PurchaseOrder)
-        .join(Lot, Lot.id == Receipt.lot_id)
-        .join(PurchaseOrderLine, PurchaseOrderLine.id == Receipt.purchase_order_line_id)
-        .join(PurchaseOrder, PurchaseOrder.id == PurchaseOrderLine.purchase_order_id)
-        .where(PurchaseOrder.supplier_id == row.supplier.id)
-        .order_by(Receipt.received_at.desc(), Receipt.id.desc())
-        .limit(20)
-    )
-    supplied = await session.scalars(
-        select(Lot)
-        .where(Lot.supplier_id == row.supplier.id)
-        .order_by(Lot.created_at.desc(), Lot.id.desc())
-        .limit(20)
-    )
-    return render(
-        request,
-        "supplier.html",
-        row=row,
-        asl=list(asl),
-        receipts=receipts.all(),
-        lots=list(supplied),
-        today=datetime.now(UTC).date(),
-    )
+    return list(children)

@@ -38,29 +38,29 @@ async def fits(page: Page, viewport: str, what: str) -> None:
 async def test_every_supply_page_renders_cleanly(live: Live, viewport: str):
     story = await write_story(live.sessions)
     starts = {  # what an administrator may start
-        "purchase-new": ("/ui/purchases/new", "New purchase"),
-        "work-order-new": ("/ui/work-orders/new", "New work order"),
-        "shipment-new": ("/ui/shipments/new", "New shipment"),
-        "order-new": ("/ui/orders/new", "New customer order"),
+        "purchase-new": ("/purchases/new", "New purchase"),
+        "work-order-new": ("/work-orders/new", "New work order"),
+        "shipment-new": ("/shipments/new", "New shipment"),
+        "order-new": ("/orders/new", "New customer order"),
     }
     pages = {  # what the warehouse sees, with the receipt and delivery forms
-        "supply": ("/ui/supply", "Supply"),
-        "purchase": (f"/ui/purchases/{PO_ID}", "Purchase from Nordkamm Polymertechnik GmbH"),
-        "work-order": (f"/ui/work-orders/{WO_ID}", "100 × IS-2000"),
-        "shipment": (f"/ui/shipments/{SH_ID}", "Shipment to St. Aurelia Hospital"),
-        "order": (f"/ui/orders/{CO_ID}", "40 × IS-2000 for St. Aurelia Hospital"),
-        "lots": ("/ui/lots", "Lots"),
-        "lot": (f"/ui/lots/{story.component}", f"Lot {story.component}"),
-        "lot-finished": (f"/ui/lots/{story.finished}", f"Lot {story.finished}"),
-        "suppliers": ("/ui/suppliers", "Suppliers"),
-        "supplier": ("/ui/suppliers/SUP-0003", "Brightwater Molding Inc."),
+        "supply": ("/supply", "Supply"),
+        "purchase": (f"/purchases/{PO_ID}", "Purchase from Nordkamm Polymertechnik GmbH"),
+        "work-order": (f"/work-orders/{WO_ID}", "100 × IS-2000"),
+        "shipment": (f"/shipments/{SH_ID}", "Shipment to St. Aurelia Hospital"),
+        "order": (f"/orders/{CO_ID}", "40 × IS-2000 for St. Aurelia Hospital"),
+        "lots": ("/lots", "Lots"),
+        "lot": (f"/lots/{story.component}", f"Lot {story.component}"),
+        "lot-finished": (f"/lots/{story.finished}", f"Lot {story.finished}"),
+        "suppliers": ("/suppliers", "Suppliers"),
+        "supplier": ("/suppliers/SUP-0003", "Brightwater Molding Inc."),
     }
     async with chromium() as browser, tab(browser, live, viewport) as t:
         page = t.page
         for username, shown in (("admin", starts), ("grace", pages)):
-            await page.goto("/ui/supply")
+            await page.goto("/supply")
             await log_in(page, username)
-            await expect(page).to_have_url(f"{live.base_url}/ui/supply")
+            await expect(page).to_have_url(f"{live.base_url}/supply")
             for name, (path, heading) in shown.items():
                 await page.goto(path)
                 await expect(page.locator("h1")).to_contain_text(heading)
@@ -68,13 +68,13 @@ async def test_every_supply_page_renders_cleanly(live: Live, viewport: str):
                 await t.shot(f"supply-{name}")
             if username == "admin":
                 await page.get_by_role("button", name="Log out").click()
-        await page.goto(f"/ui/purchases/{PO_ID}")
+        await page.goto(f"/purchases/{PO_ID}")
         await expect(page.locator("section#goods-received form")).to_be_visible()
         # the menu leads to the supply lists and the lots
         await page.get_by_role("navigation", name="Main").get_by_role("link", name="Supply").click()
-        await expect(page).to_have_url(f"{live.base_url}/ui/supply")
+        await expect(page).to_have_url(f"{live.base_url}/supply")
         await page.get_by_role("link", name="PO-2026-9001").click()
-        await expect(page).to_have_url(f"{live.base_url}/ui/purchases/{PO_ID}")
+        await expect(page).to_have_url(f"{live.base_url}/purchases/{PO_ID}")
         await page.get_by_role("link", name=story.component, exact=True).first.click()
         await expect(page.get_by_role("heading", name="Status history")).to_be_visible()
 
@@ -83,17 +83,17 @@ async def test_find_a_lot_by_its_label_with_the_keyboard(live: Live):
     story = await write_story(live.sessions)
     async with chromium() as browser, tab(browser, live, "tablet") as t:
         page = t.page
-        await page.goto("/ui/lots")
+        await page.goto("/lots")
         await log_in(page, "heidi")
-        await expect(page).to_have_url(f"{live.base_url}/ui/lots")
+        await expect(page).to_have_url(f"{live.base_url}/lots")
         search = page.get_by_label("Lot number, or scan or paste a label (GS1 / UDI)")
         await expect(search).to_be_focused()  # a scanner types straight into it
         await page.keyboard.type(f"(01){SUPPLIER_GTIN}(10)NK-4411")
         await page.keyboard.press("Enter")
-        await expect(page).to_have_url(f"{live.base_url}/ui/lots/{story.component}")
+        await expect(page).to_have_url(f"{live.base_url}/lots/{story.component}")
         await expect(page.locator(".badges .lot-status")).to_have_text("Lot status: RELEASED")
 
-        await page.goto("/ui/lots")
+        await page.goto("/lots")
         await page.keyboard.type("(01)09506000134353(10)NK-4411")  # one digit off
         await page.keyboard.press("Enter")
         await expect(page.get_by_role("alert")).to_contain_text("check digit")
@@ -157,7 +157,7 @@ async def test_receive_with_a_gs1_label_then_inspect_and_release(live: Live):
     label = f"(01){SUPPLIER_GTIN}(10)SUPLOT-1(11){made}(17){expires}"
     async with chromium() as browser, tab(browser, live, "laptop") as t:
         page = t.page
-        await page.goto(f"/ui/purchases/{process_id}")
+        await page.goto(f"/purchases/{process_id}")
         await log_in(page, "grace")
         await expect(page.locator(".pagehead .number")).to_have_text(
             re.compile(r"^PO-\d{4}-\d{4}$")
@@ -186,21 +186,38 @@ async def test_receive_with_a_gs1_label_then_inspect_and_release(live: Live):
         assert lot.supplier_lot == "SUPLOT-1"
         assert lot.expires_on is not None and lot.expires_on.strftime("%y%m%d") == expires
 
-        # heidi inspects: the task is on the purchase page
+        # the inspection task opens a moment after the receipt: grace's page shows it by itself
+        await page.evaluate("window.lotlineNotReloaded = true")
+        tasks = page.locator("section#progress-tasks")
         inspection = await open_task(live, f"{process_id}.inspect", "the incoming inspection")
-        await page.get_by_role("button", name="Log out").click()
-        await page.goto(f"/ui/purchases/{process_id}")
-        await log_in(page, "heidi")
-        await page.get_by_role("link", name=inspection.title).click()
-        await expect(page).to_have_url(f"{live.base_url}/tasks/{inspection.id}")
-        await page.get_by_role("radio", name=re.compile("^pass", re.I)).check()
-        for field in await page.locator("[name^=field_]").all():
-            name = await field.get_attribute("name")
-            if await field.evaluate("el => el.required") and name:
-                await field.fill("0" if "defect" in name else "32" if "sample" in name else "OK")
-        await t.shot("inspection")
-        await page.get_by_role("button", name="Submit decision").click()
-        await expect(page.get_by_role("status")).to_have_text("Your decision was recorded.")
+        await expect(tasks.get_by_role("link", name=inspection.title)).to_be_visible(timeout=30_000)
+        await expect(page.locator("#progress-badges")).to_contain_text("step: inspection")
+
+        # heidi inspects at her own desk, from the task on the purchase page
+        async with tab(browser, live, "tablet") as desk:
+            await desk.page.goto(f"/purchases/{process_id}")
+            await log_in(desk.page, "heidi")
+            await desk.page.get_by_role("link", name=inspection.title).click()
+            await expect(desk.page).to_have_url(f"{live.base_url}/tasks/{inspection.id}")
+            await desk.page.get_by_role("radio", name=re.compile("^pass", re.I)).check()
+            for field in await desk.page.locator("[name^=field_]").all():
+                name = await field.get_attribute("name")
+                if await field.evaluate("el => el.required") and name:
+                    value = "0" if "defect" in name else "32" if "sample" in name else "OK"
+                    await field.fill(value)
+            await desk.shot("inspection")
+            await desk.page.get_by_role("button", name="Submit decision").click()
+            await expect(desk.page.get_by_role("status")).to_have_text(
+                "Your decision was recorded."
+            )
+
+        # the QA release opened only after heidi's decision: grace's page, never reloaded, has it
+        release = await open_task(live, f"{process_id}.release", "the QA release")
+        await expect(tasks.get_by_role("link", name=release.title)).to_be_visible(timeout=30_000)
+        await expect(tasks.get_by_role("link", name=inspection.title)).to_have_count(0)
+        await expect(page.locator("#progress-timeline")).to_contain_text("heidi")
+        assert await page.evaluate("window.lotlineNotReloaded === true"), "the page reloaded"
+        await t.shot("release-task-appeared")
 
         # bob signs the QA release
         release = await open_task(live, f"{process_id}.release", "the QA release")
@@ -216,7 +233,7 @@ async def test_receive_with_a_gs1_label_then_inspect_and_release(live: Live):
             "Signed by Bob Okafor (bob)"
         )
 
-        await page.goto(f"/ui/lots/{lot_number}")
+        await page.goto(f"/lots/{lot_number}")
         status = page.locator(".badges .lot-status")
         for _ in range(50):  # the release is applied a moment after the decision
             if "RELEASED" in await status.inner_text():

@@ -10,9 +10,13 @@ import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from html import unescape
+from urllib.parse import quote
 
+from fastapi.routing import APIRoute
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from starlette.routing import Match
 
 from erp.audit import AuditRecord, append_audit
 from erp.lots import move, set_lot_status
@@ -34,6 +38,8 @@ from erp.supply import (
 from tests.helpers import eventually
 from tests.ui.conftest import Site, hidden_value, text_of
 from tests.ui.test_pages import assert_secure_headers
+from ui import lot_views, supply_views
+from ui import routes as ui_routes
 
 TODAY = date.today()
 PO_ID, WO_ID, SH_ID, CO_ID = "po-ui-0001", "wo-ui-0001", "sh-ui-0001", "co-ui-0001"
@@ -349,17 +355,17 @@ async def write_story(sessions: async_sessionmaker[AsyncSession]) -> Story:
 async def test_supply_pages_need_a_login(site: Site):
     page = await site.browser()
     for path in (
-        "/ui/supply",
-        "/ui/purchases/new",
-        f"/ui/purchases/{PO_ID}",
-        "/ui/lots",
-        "/ui/lots/L2611-0001",
-        "/ui/suppliers/SUP-0001",
+        "/supply",
+        "/purchases/new",
+        f"/purchases/{PO_ID}",
+        "/lots",
+        "/lots/L2611-0001",
+        "/suppliers/SUP-0001",
     ):
         response = await page.get(path)
         assert response.status_code == 303, path
-        assert response.headers["location"].startswith("/login?next=%2Fui%2F"), path
-    posted = await page.post(f"/ui/purchases/{PO_ID}/events/goods-received", {"quantity": "1"})
+        assert response.headers["location"] == f"/login?next={quote(path, safe='')}", path
+    posted = await page.post(f"/purchases/{PO_ID}/events/goods-received", {"quantity": "1"})
     assert posted.status_code == 303 and posted.headers["location"].startswith("/login")
 
 
@@ -367,36 +373,211 @@ async def test_supply_lists_link_every_process_to_its_page(site: Site):
     await write_story(site.sessions)
     frank = await site.as_user("frank")
     home = await frank.get("/")
-    assert 'href="/ui/supply"' in home.text and ">Supply</a>" in home.text
-    assert 'href="/ui/lots"' in home.text
+    assert 'href="/supply"' in home.text and ">Supply</a>" in home.text
+    assert 'href="/lots"' in home.text
 
-    shown = clean(await frank.get("/ui/supply"))
-    html = (await frank.get("/ui/supply")).text
+    shown = clean(await frank.get("/supply"))
+    html = (await frank.get("/supply")).text
     for heading in ("Purchases", "Work orders", "Shipments", "Customer orders"):
         assert heading in shown
-    assert f'href="/ui/purchases/{PO_ID}">PO-2026-9001</a>' in html
-    assert f'href="/ui/work-orders/{WO_ID}">WO-2026-9001</a>' in html
-    assert f'href="/ui/shipments/{SH_ID}">SH-2026-9001</a>' in html
-    assert f'href="/ui/orders/{CO_ID}">CO-2026-9001</a>' in html
+    assert f'href="/purchases/{PO_ID}">PO-2026-9001</a>' in html
+    assert f'href="/work-orders/{WO_ID}">WO-2026-9001</a>' in html
+    assert f'href="/shipments/{SH_ID}">SH-2026-9001</a>' in html
+    assert f'href="/orders/{CO_ID}">CO-2026-9001</a>' in html
     assert "receiving" in shown and "completed" in shown
     for path in ("purchases", "shipments", "orders"):  # what a buyer may start
-        assert f'href="/ui/{path}/new"' in html
-    assert 'href="/ui/work-orders/new"' not in html  # production's
+        assert f'href="/{path}/new"' in html
+    assert 'href="/work-orders/new"' not in html  # production's
     alice = await site.as_user("alice")
-    as_production = (await alice.get("/ui/supply")).text
-    assert 'href="/ui/work-orders/new"' in as_production
-    assert 'href="/ui/shipments/new"' not in as_production
+    as_production = (await alice.get("/supply")).text
+    assert 'href="/work-orders/new"' in as_production
+    assert 'href="/shipments/new"' not in as_production
 
-    only = await frank.get("/ui/supply", params={"kind": "work-order"})
+    only = await frank.get("/supply", params={"kind": "work-order"})
     assert "WO-2026-9001" in text_of(only.text) and "PO-2026-9001" not in text_of(only.text)
-    running = await frank.get("/ui/supply", params={"status": "completed"})
+    running = await frank.get("/supply", params={"status": "completed"})
     assert "WO-2026-9001" in text_of(running.text) and "PO-2026-9001" not in text_of(running.text)
+
+
+def page_routes() -> list[APIRoute]:
+    """The pages' routes in the order a request tries them: ui/routes.py includes the supply and
+    lot routers before its own routes."""
+    routers = (supply_views.router, lot_views.router, ui_routes.router)
+    return [r for router in routers for r in router.routes if isinstance(r, APIRoute)]
+
+
+def first_route(method: str, path: str) -> APIRoute | None:
+    """The page route a request reaches (the first that matches fully, as Starlette picks)."""
+    scope = {"type": "http", "method": method, "path": path, "root_path": ""}
+    return next((r for r in page_routes() if r.matches(scope)[0] == Match.FULL), None)
+
+
+async def test_supply_pages_live_at_the_root_and_collide_with_nothing(site: Site):
+    served = [(m, r.path) for r in page_routes() for m in sorted(r.methods or ())]
+    assert len(served) == len(set(served)), "two page routes serve the same method and path"
+    outside = ("/ui/", "/api/", "/static", "/docs", "/openapi.json", "/healthz", "/readyz")
+    assert not [p for _, p in served if p.startswith(outside) or p == "/metrics"]
+    for method, path in served:  # no route with parameters shadows a fixed path
+        if "{" not in path:
+            reached = first_route(method, path)
+            assert reached is not None and reached.path == path, (method, path)
+    for method, path, endpoint in (
+        ("GET", "/supply", "supply"),
+        ("GET", "/purchases/new", "new_purchase"),
+        ("POST", "/orders/new", "start_order"),
+        ("GET", "/purchases/po-1", "purchase_page"),
+        ("GET", "/work-orders/co-1.work-order", "work_order_page"),
+        ("GET", "/shipments/sh-1/progress", "progress"),
+        ("POST", "/shipments/sh-1/events/delivered", "shipment_event"),
+        ("GET", "/orders/co-1", "order_page"),
+        ("GET", "/lots/new", "lot_page"),  # a lot number like any other (404 when unknown)
+        ("GET", "/suppliers/SUP-0001", "supplier_page"),
+        ("GET", "/processes/new", "new_process"),
+        ("GET", "/changes/new", "new_change"),
+    ):
+        reached = first_route(method, path)
+        assert reached is not None and reached.endpoint.__name__ == endpoint, (method, path)
+    alice = await site.as_user("alice")  # and the app answers so
+    assert "New approval request" in text_of((await alice.get("/processes/new")).text)
+    assert 'name="change_type"' in (await alice.get("/changes/new")).text
+    assert (
+        (await alice.get("/api/v1/lots/NO-SUCH-LOT"))
+        .headers["content-type"]
+        .startswith("application/json")
+    )
+
+
+async def test_generic_process_pages_and_task_page_lead_to_the_supply_pages(site: Site):
+    await write_story(site.sessions)
+    frank = await site.as_user("frank")
+    listing = clean(await frank.get("/processes"))
+    html = (await frank.get("/processes")).text
+    assert "Tubing from Nordkamm" in listing
+    for href in (
+        f"/purchases/{PO_ID}",
+        f"/work-orders/{WO_ID}",
+        f"/shipments/{SH_ID}",
+        f"/orders/{CO_ID}",
+        f"/purchases/{CO_ID}.purchase-1",
+    ):
+        assert f'href="{href}"' in html, href
+    assert f'href="/processes/{PO_ID}"' not in html
+
+    for pid, own, label in (
+        (PO_ID, f"/purchases/{PO_ID}", "Open the purchase page"),
+        (WO_ID, f"/work-orders/{WO_ID}", "Open the work order page"),
+        (SH_ID, f"/shipments/{SH_ID}", "Open the shipment page"),
+        (CO_ID, f"/orders/{CO_ID}", "Open the customer order page"),
+    ):
+        generic = await frank.get(f"/processes/{pid}")
+        assert f'<a href="{own}">{label}</a>' in generic.text, pid
+    approval = await site.start_approval()
+    await site.open_task(approval)
+    plain = await frank.get(f"/processes/{approval}")
+    assert "general view" not in text_of(plain.text)  # an approval has no page of its own
+
+    async with site.sessions() as session:
+        inspection = await session.scalar(select(Task).where(Task.process_id == PO_ID))
+    assert inspection is not None
+    heidi = await site.as_user("heidi")
+    task_page = (await heidi.get(f"/tasks/{inspection.id}")).text
+    crumbs = re.search(r'<p class="crumbs">.*?</p>', task_page, re.S)
+    assert crumbs and f'<a href="/purchases/{PO_ID}">PO-2026-9001</a>' in crumbs.group(0)
+    assert f'Purchase · <a href="/purchases/{PO_ID}">PO-2026-9001</a>' in task_page
+
+
+def progress_parts(html: str) -> dict[str, str]:
+    """The parts of a page its script refreshes, by id."""
+    found = re.findall(r'<(\w+)[^>]*\bid="(progress-[\w-]+)"[^>]*\bdata-progress-part\b', html)
+    return {part_id: tag for tag, part_id in found}
+
+
+async def test_running_pages_refresh_their_tasks_and_timeline_from_the_progress_part(site: Site):
+    await write_story(site.sessions)
+    grace = await site.as_user("grace")
+    page = (await grace.get(f"/purchases/{PO_ID}")).text
+    tasks = section(page, "tasks-h")
+    assert f'data-progress-url="/purchases/{PO_ID}/progress"' in tasks  # the process runs
+    assert 'data-progress-every="5"' in tasks
+    done = (await grace.get(f"/work-orders/{WO_ID}")).text  # completed: nothing to wait for
+    assert "data-progress-url" not in done
+    for path in (f"/shipments/{SH_ID}", f"/orders/{CO_ID}"):
+        assert f'data-progress-url="{path}/progress"' in (await grace.get(path)).text
+
+    response = await grace.get(f"/purchases/{PO_ID}/progress")
+    assert response.status_code == 200 and response.headers["cache-control"] == "no-store"
+    assert_secure_headers(response)
+    part = response.text
+    assert "<html" not in part and "<main" not in part  # the parts, not a page
+    assert (
+        progress_parts(part)
+        == progress_parts(page)
+        == {
+            "progress-badges": "span",
+            "progress-task-count": "span",
+            "progress-tasks": "section",
+            "progress-timeline": "section",
+        }
+    )
+    assert section(part, "tasks-h") == tasks  # made by the same macro as on the page
+    assert "Incoming inspection of lot R2611-UI01" in text_of(section(part, "tasks-h"))
+
+    # a task opened and a step recorded after the page was shown: the part has them
+    async with site.sessions() as session, session.begin():
+        session.add(
+            Task(
+                workflow_id=f"{PO_ID}.release-1",
+                run_id="run-ui",
+                process_id=PO_ID,
+                process_kind="purchase",
+                step="release-1",
+                kind="approve",
+                title="QA release of lot R2611-UI01",
+                business_key="PO-2026-9001",
+                candidate_groups=["qa"],
+                rule="any",
+                spec={},
+                due_at=datetime.now(UTC) + timedelta(days=1),
+            )
+        )
+        process = await session.get(Process, PO_ID)
+        assert process is not None
+        process.current_step = "qa-release"
+        await append_audit(
+            session,
+            AuditRecord(
+                actor="system",
+                action="process.step",
+                entity_type="process",
+                entity_id=PO_ID,
+                source="worker",
+                after={"status": "running", "step": "qa-release"},
+                workflow_id=PO_ID,
+            ),
+        )
+    later = (await grace.get(f"/purchases/{PO_ID}/progress")).text
+    assert re.search(r'href="/tasks/\d+">QA release of lot R2611-UI01', section(later, "tasks-h"))
+    assert "step: qa release" in text_of(section(later, "timeline-h"))
+    assert "step: qa-release" in text_of(later.split('id="progress-task-count"')[0])
+    assert re.search(r'id="progress-task-count" data-progress-part>2<', later)
+
+    async with site.sessions() as session, session.begin():
+        process = await session.get(Process, PO_ID)
+        assert process is not None
+        process.status = "completed"
+    ended = (await grace.get(f"/purchases/{PO_ID}/progress")).text
+    assert "data-progress-url" not in ended  # the page stops asking
+
+    assert (await grace.get("/purchases/po-nothing/progress")).status_code == 404
+    stranger = await site.browser()
+    asked = await stranger.get(f"/purchases/{PO_ID}/progress")
+    assert asked.status_code == 303 and asked.headers["location"].startswith("/login?next=")
 
 
 async def test_purchase_page_shows_the_order_its_receipts_tasks_and_timeline(site: Site):
     story = await write_story(site.sessions)
     grace = await site.as_user("grace")
-    response = await grace.get(f"/ui/purchases/{PO_ID}")
+    response = await grace.get(f"/purchases/{PO_ID}")
     shown = clean(response)
     html = response.text
     assert "PO-2026-9001" in shown and "Purchase from Nordkamm Polymertechnik GmbH" in shown
@@ -405,13 +586,13 @@ async def test_purchase_page_shows_the_order_its_receipts_tasks_and_timeline(sit
     assert f"Due {(TODAY + timedelta(days=10)).isoformat()}" in header
     assert f"Promised {(TODAY + timedelta(days=12)).isoformat()}" in header
     assert "ASN-77" in header and "partially received" in header
-    assert 'href="/ui/suppliers/SUP-0001"' in html
-    assert f'href="/ui/orders/{CO_ID}">CO-2026-9001</a>' in html  # bought for a customer order
+    assert 'href="/suppliers/SUP-0001"' in html
+    assert f'href="/orders/{CO_ID}">CO-2026-9001</a>' in html  # bought for a customer order
 
     lines = text_of(section(html, "lines-h"))
     assert "TB-0150" in lines and "1,000 m" in lines and "400" in lines and "600" in lines
     receipts = section(html, "receipts-h")
-    assert f'href="/ui/lots/{story.component}"' in receipts
+    assert f'href="/lots/{story.component}"' in receipts
     assert "NK-4411" in text_of(receipts) and "on time" in text_of(receipts)
     assert "pass" in text_of(receipts) and "heidi" in text_of(receipts)  # the inspection
 
@@ -423,7 +604,7 @@ async def test_purchase_page_shows_the_order_its_receipts_tasks_and_timeline(sit
 
     # grace receives goods: the receipt form, with the label field, and its own event id
     receipt = section(html, "goods-received-h")
-    assert f'action="/ui/purchases/{PO_ID}/events/goods-received"' in receipt
+    assert f'action="/purchases/{PO_ID}/events/goods-received"' in receipt
     assert "scan or paste the label" in text_of(receipt)
     for name in ("part_number", "quantity", "gs1", "supplier_lot", "manufactured_on", "expires_on"):
         assert f'name="{name}"' in receipt, name
@@ -435,7 +616,7 @@ async def test_purchase_page_shows_the_order_its_receipts_tasks_and_timeline(sit
     )
 
     frank = await site.as_user("frank")
-    as_buyer = (await frank.get(f"/ui/purchases/{PO_ID}")).text
+    as_buyer = (await frank.get(f"/purchases/{PO_ID}")).text
     assert 'name="promised_on"' in as_buyer and 'name="asn_reference"' in as_buyer
     assert 'name="supplier_lot"' not in as_buyer
     assert "Keyed in by warehouse" in text_of(section(as_buyer, "goods-received-h"))
@@ -444,7 +625,7 @@ async def test_purchase_page_shows_the_order_its_receipts_tasks_and_timeline(sit
 async def test_lot_page_history_movements_genealogy_and_where_it_went(site: Site):
     story = await write_story(site.sessions)
     bob = await site.as_user("bob")
-    response = await bob.get(f"/ui/lots/{story.component}")
+    response = await bob.get(f"/lots/{story.component}")
     shown = clean(response)
     html = response.text
     assert f"Lot {story.component}" in shown and "RELEASED" in shown
@@ -452,7 +633,7 @@ async def test_lot_page_history_movements_genealogy_and_where_it_went(site: Site
     assert "245 m" in facts and "of 400 received" in facts  # 400 received, 155 issued
     assert "SUP-0001 · Nordkamm Polymertechnik GmbH" in facts and "NK-4411" in facts
     origin = section(html, "origin-h")
-    assert f'href="/ui/purchases/{PO_ID}">PO-2026-9001</a>' in origin
+    assert f'href="/purchases/{PO_ID}">PO-2026-9001</a>' in origin
     assert "(01)09506000134352(10)NK-4411" in text_of(origin)
 
     history = text_of(section(html, "history-h"))
@@ -460,21 +641,21 @@ async def test_lot_page_history_movements_genealogy_and_where_it_went(site: Site
     assert re.search(r"QUARANTINE .*RELEASED .*bob .*QA release after incoming", history), history
     movements = section(html, "movements-h")
     assert "+400" in text_of(movements) and "−155" in text_of(movements)
-    assert f'href="/ui/work-orders/{WO_ID}">WO-2026-9001</a>' in movements
+    assert f'href="/work-orders/{WO_ID}">WO-2026-9001</a>' in movements
 
     forward = section(html, "forward-h")
-    assert f'href="/ui/lots/{story.finished}"' in forward and "IS-2000" in text_of(forward)
+    assert f'href="/lots/{story.finished}"' in forward and "IS-2000" in text_of(forward)
     assert "Nothing" in text_of(section(html, "backward-h"))  # received, not made
     where = text_of(section(html, "shipments-h"))
     assert "SH-2026-9001" in where and "CUS-0001 · St. Aurelia Hospital" in where
-    assert f'href="/ui/shipments/{SH_ID}">SH-2026-9001</a>' in section(html, "shipments-h")
+    assert f'href="/shipments/{SH_ID}">SH-2026-9001</a>' in section(html, "shipments-h")
 
-    finished = await bob.get(f"/ui/lots/{story.finished}")
+    finished = await bob.get(f"/lots/{story.finished}")
     made = finished.text
     backward = section(made, "backward-h")
-    assert f'href="/ui/lots/{story.component}"' in backward
+    assert f'href="/lots/{story.component}"' in backward
     assert "SUP-0001 · NK-4411" in text_of(backward)
-    assert f'href="/ui/work-orders/{WO_ID}">WO-2026-9001</a>' in section(made, "origin-h")
+    assert f'href="/work-orders/{WO_ID}">WO-2026-9001</a>' in section(made, "origin-h")
     serials = text_of(section(made, "serials-h"))
     assert "UI-0001" in serials and "UI-0050" in serials and "UI-0051" not in serials
     assert "The first 50 of 60" in serials
@@ -483,74 +664,74 @@ async def test_lot_page_history_movements_genealogy_and_where_it_went(site: Site
 async def test_lot_search_by_number_label_or_serial(site: Site):
     story = await write_story(site.sessions)
     heidi = await site.as_user("heidi")
-    listing = clean(await heidi.get("/ui/lots"))
+    listing = clean(await heidi.get("/lots"))
     assert story.component in listing and "Lot number, or scan or paste a label" in listing
 
-    by_number = await heidi.get("/ui/lots", params={"q": f" {story.component} "})
+    by_number = await heidi.get("/lots", params={"q": f" {story.component} "})
     assert by_number.status_code == 303
-    assert by_number.headers["location"] == f"/ui/lots/{story.component}"
-    by_supplier_label = await heidi.get("/ui/lots", params={"q": "(01)09506000134352(10)NK-4411"})
-    assert by_supplier_label.headers["location"] == f"/ui/lots/{story.component}"
+    assert by_number.headers["location"] == f"/lots/{story.component}"
+    by_supplier_label = await heidi.get("/lots", params={"q": "(01)09506000134352(10)NK-4411"})
+    assert by_supplier_label.headers["location"] == f"/lots/{story.component}"
     udi = f"(01){IS_2000_GTIN}(10){story.finished}(21)UI-0057"
-    by_serial = await heidi.get("/ui/lots", params={"q": udi})
-    assert by_serial.headers["location"] == f"/ui/lots/{story.finished}?serial=UI-0057"
+    by_serial = await heidi.get("/lots", params={"q": udi})
+    assert by_serial.headers["location"] == f"/lots/{story.finished}?serial=UI-0057"
     marked = await heidi.get(by_serial.headers["location"])
     assert "Found by serial UI-0057 of this lot" in text_of(marked.text)
     assert "UI-0057 scanned" in text_of(section(marked.text, "serials-h"))  # beyond the first 50
 
-    unknown = await heidi.get("/ui/lots", params={"q": "NO-SUCH-LOT"})
+    unknown = await heidi.get("/lots", params={"q": "NO-SUCH-LOT"})
     assert unknown.status_code == 200  # a search that finds nothing says so
     assert "Lot NO-SUCH-LOT is not known" in text_of(unknown.text)
-    bad_label = await heidi.get("/ui/lots", params={"q": "(01)09506000134353(10)X"})
+    bad_label = await heidi.get("/lots", params={"q": "(01)09506000134353(10)X"})
     assert 'role="alert"' in bad_label.text
     assert "check digit" in text_of(bad_label.text).lower()
-    assert (await heidi.get("/ui/lots/NO-SUCH-LOT")).status_code == 404
-    filtered = text_of((await heidi.get("/ui/lots", params={"status": "ON_HOLD"})).text)
+    assert (await heidi.get("/lots/NO-SUCH-LOT")).status_code == 404
+    filtered = text_of((await heidi.get("/lots", params={"status": "ON_HOLD"})).text)
     assert "ON_HOLD" in filtered and story.component not in filtered
 
 
 async def test_work_order_shipment_and_customer_order_pages(site: Site):
     story = await write_story(site.sessions)
     alice = await site.as_user("alice")
-    wo = await alice.get(f"/ui/work-orders/{WO_ID}")
+    wo = await alice.get(f"/work-orders/{WO_ID}")
     shown = clean(wo)
     assert "WO-2026-9001" in shown and "100 × IS-2000" in shown
     consumed = section(wo.text, "consumed-h")
-    assert f'href="/ui/lots/{story.component}"' in consumed and "155 m" in text_of(consumed)
+    assert f'href="/lots/{story.component}"' in consumed and "155 m" in text_of(consumed)
     finished = text_of(section(wo.text, "finished-h"))
     assert story.finished in finished and "Serial numbers (60)" in finished
     assert "The first 50 of 60" in finished
 
-    sh = await alice.get(f"/ui/shipments/{SH_ID}")
+    sh = await alice.get(f"/shipments/{SH_ID}")
     shown = clean(sh)
     assert "Shipment to St. Aurelia Hospital, Central Pharmacy" in shown
     assert "DHL" in shown and "JD0146000011" in shown
     lines = section(sh.text, "lines-h")
-    assert f'href="/ui/lots/{story.finished}"' in lines
+    assert f'href="/lots/{story.finished}"' in lines
     assert "40" in text_of(lines) and "CUS-0001 · St. Aurelia Hospital" in text_of(lines)
     assert "Keyed in by warehouse or buyer" in text_of(section(sh.text, "delivered-h"))
     grace = await site.as_user("grace")
-    delivery = section((await grace.get(f"/ui/shipments/{SH_ID}")).text, "delivered-h")
+    delivery = section((await grace.get(f"/shipments/{SH_ID}")).text, "delivered-h")
     assert 'name="delivered_on"' in delivery and 'type="date"' in delivery
 
-    co = await alice.get(f"/ui/orders/{CO_ID}")
+    co = await alice.get(f"/orders/{CO_ID}")
     shown = clean(co)
     assert "CO-2026-9001" in shown and "40 × IS-2000 for St. Aurelia Hospital" in shown
     assert "HOSP-PO-5521" in shown
     children = section(co.text, "children-h")
-    assert f'href="/ui/purchases/{CO_ID}.purchase-1">PO-2026-9002</a>' in children
+    assert f'href="/purchases/{CO_ID}.purchase-1">PO-2026-9002</a>' in children
     assert "customer order received" in text_of(section(co.text, "timeline-h"))
 
 
 async def test_supplier_pages_show_scorecard_certificates_and_asl(site: Site):
     story = await write_story(site.sessions)
     frank = await site.as_user("frank")
-    listing = await frank.get("/ui/suppliers")
+    listing = await frank.get("/suppliers")
     shown = clean(listing)
     assert "SUP-0003" in shown and "expired" in shown
     assert re.search(r"SUP-0001 .*75 % 4 receipts 50 % 2 inspections", shown), shown
 
-    page = await frank.get("/ui/suppliers/SUP-0001")
+    page = await frank.get("/suppliers/SUP-0001")
     shown = clean(page)
     scorecard = text_of(section(page.text, "scorecard-h"))
     assert "75 % on-time delivery 3 of 4 receipts" in scorecard
@@ -559,15 +740,15 @@ async def test_supplier_pages_show_scorecard_certificates_and_asl(site: Site):
     assert "QMS-13485-40871" in text_of(section(page.text, "certificates-h"))
     assert "TB-0150 approved" in text_of(section(page.text, "asl-h"))
     receipts = section(page.text, "receipts-h")
-    assert f'href="/ui/purchases/{PO_ID}">PO-2026-9001</a>' in receipts
-    assert f'href="/ui/lots/{story.component}"' in receipts
+    assert f'href="/purchases/{PO_ID}">PO-2026-9001</a>' in receipts
+    assert f'href="/lots/{story.component}"' in receipts
 
-    expired = await frank.get("/ui/suppliers/SUP-0003")
+    expired = await frank.get("/suppliers/SUP-0003")
     certificates = text_of(section(expired.text, "certificates-h"))
     assert "QMS-13485-77304" in certificates and "expired" in certificates
     assert "certificate expired" in text_of(expired.text)
     assert "conditional" in text_of(section(expired.text, "asl-h"))
-    assert (await frank.get("/ui/suppliers/SUP-9999")).status_code == 404
+    assert (await frank.get("/suppliers/SUP-9999")).status_code == 404
 
 
 async def test_start_forms_label_every_field_and_show_errors_in_words(site: Site):
@@ -583,31 +764,31 @@ async def test_start_forms_label_every_field_and_show_errors_in_words(site: Site
         (frank, "shipments", ("customer_code", "line_1_part", "line_1_quantity")),
         (frank, "orders", ("customer_code", "part_number", "quantity", "due_on")),
     ):
-        form = await person.get(f"/ui/{path}/new")
+        form = await person.get(f"/{path}/new")
         clean(form)
         for name in names:
             assert f'name="{name}"' in form.text, (path, name)
             field_id = re.search(rf'id="([^"]+)" name="{name}"', form.text)
             assert field_id and f'for="{field_id.group(1)}"' in form.text, (path, name)
         assert hidden_value(form.text, "form_key")
-    purchase = (await frank.get("/ui/purchases/new")).text
+    purchase = (await frank.get("/purchases/new")).text
     assert re.search(
         r'<option value="SUP-0005"\s*>SUP-0005 · Hanxi [^<]*\(disqualified\)', purchase
     )
     assert '<option value="TB-0150">' in purchase  # parts offered
-    made = (await alice.get("/ui/work-orders/new")).text
+    made = (await alice.get("/work-orders/new")).text
     assert '<option value="IS-2000"' in made and '<option value="TB-0150"' not in made
 
     due = (TODAY + timedelta(days=20)).isoformat()
     forged = await frank.post(
-        "/ui/purchases/new",
+        "/purchases/new",
         {"supplier_code": "SUP-0001", "line_1_part": "TB-0150", "line_1_quantity": "5"},
         csrf="not-the-token",
     )
     assert forged.status_code == 403 and "reload the page and try again" in text_of(forged.text)
 
     wrong = await frank.post(
-        "/ui/purchases/new",
+        "/purchases/new",
         {
             "supplier_code": "SUP-0001",
             "line_1_part": "TB-0150",
@@ -624,26 +805,26 @@ async def test_start_forms_label_every_field_and_show_errors_in_words(site: Site
     assert "Line 3, quantity: must be more than 0." in shown
     assert 'value="TB-0150"' in wrong.text and 'value="500"' in wrong.text  # kept
     assert hidden_value(wrong.text, "form_key") == "k-1"  # the same form, the same key
-    empty = await frank.post("/ui/shipments/new", {"customer_code": "CUS-0001"})
+    empty = await frank.post("/shipments/new", {"customer_code": "CUS-0001"})
     assert empty.status_code == 422
     assert "Lines: fill in at least one line (part and quantity)" in text_of(empty.text)
     no_date = await alice.post(
-        "/ui/work-orders/new", {"part_number": "IS-2000", "quantity": "abc", "due_on": ""}
+        "/work-orders/new", {"part_number": "IS-2000", "quantity": "abc", "due_on": ""}
     )
     assert no_date.status_code == 422
     assert "Quantity: enter a number; Due date: enter a date like 2026-12-31." in text_of(
         no_date.text
     )
-    assert (await frank.get("/ui/lots/new")).status_code == 404
+    assert (await frank.get("/lots/new")).status_code == 404
 
 
 async def test_event_forms_need_the_csrf_token(site: Site):
     await write_story(site.sessions)
     grace = await site.as_user("grace")
-    page = await grace.get(f"/ui/purchases/{PO_ID}")
+    page = await grace.get(f"/purchases/{PO_ID}")
     event_id = hidden_value(section(page.text, "goods-received-h"), "event_id")
     forged = await grace.post(
-        f"/ui/purchases/{PO_ID}/events/goods-received",
+        f"/purchases/{PO_ID}/events/goods-received",
         {"event_id": event_id, "part_number": "TB-0150", "quantity": "100"},
         csrf="",
     )
@@ -656,16 +837,16 @@ async def test_event_forms_need_the_csrf_token(site: Site):
 
 async def test_start_a_purchase_from_the_form(site: Site):
     heidi = await site.as_user("heidi")
-    refused = await heidi.get("/ui/purchases/new")
+    refused = await heidi.get("/purchases/new")
     assert refused.status_code == 403
     assert "Starting a purchase needs one of the groups buyer, purchasing-manager" in text_of(
         refused.text
     )
     assert 'name="supplier_code"' not in refused.text
-    assert "/new" not in section_free(await heidi.get("/ui/supply"))  # no start buttons
+    assert "/new" not in section_free(await heidi.get("/supply"))  # no start buttons
 
     frank = await site.as_user("frank")
-    form = await frank.get("/ui/purchases/new")
+    form = await frank.get("/purchases/new")
     key = hidden_value(form.text, "form_key")
     fields = {
         "form_key": key,
@@ -676,17 +857,17 @@ async def test_start_a_purchase_from_the_form(site: Site):
         "due_on": (TODAY + timedelta(days=21)).isoformat(),
     }
     unknown = await frank.post(
-        "/ui/purchases/new", fields | {"line_2_part": "XX-9999", "line_2_quantity": "5"}
+        "/purchases/new", fields | {"line_2_part": "XX-9999", "line_2_quantity": "5"}
     )
     assert unknown.status_code == 422
     assert "does not match the ERP: part XX-9999 is not known" in text_of(unknown.text)
     assert hidden_value(unknown.text, "form_key") == key
 
-    started = await frank.post("/ui/purchases/new", fields)
+    started = await frank.post("/purchases/new", fields)
     assert started.status_code == 303, text_of(started.text)
     location = started.headers["location"]
-    assert re.fullmatch(r"/ui/purchases/po-[0-9a-f]{16}", location), location
-    again = await frank.post("/ui/purchases/new", fields)  # the same form sent twice
+    assert re.fullmatch(r"/purchases/po-[0-9a-f]{16}", location), location
+    again = await frank.post("/purchases/new", fields)  # the same form sent twice
     assert again.status_code == 303 and again.headers["location"] == location
     page = await frank.get(location)
     shown = clean(page)
@@ -703,7 +884,7 @@ async def test_event_refusals_are_shown_on_the_form(site: Site):
     await write_story(site.sessions)
     frank = await site.as_user("frank")
     wrong_sender = await frank.post(
-        f"/ui/purchases/{PO_ID}/events/goods-received",
+        f"/purchases/{PO_ID}/events/goods-received",
         {"event_id": "ev-frank", "part_number": "TB-0150", "quantity": "100"},
     )
     assert wrong_sender.status_code == 403
@@ -719,7 +900,7 @@ async def test_event_refusals_are_shown_on_the_form(site: Site):
         process.status = "completed"
     grace = await site.as_user("grace")
     late = await grace.post(
-        f"/ui/purchases/{PO_ID}/events/goods-received",
+        f"/purchases/{PO_ID}/events/goods-received",
         {"event_id": "ev-late", "part_number": "TB-0150", "quantity": "100", "gs1": "(01)x"},
     )
     assert late.status_code == 409
@@ -727,7 +908,7 @@ async def test_event_refusals_are_shown_on_the_form(site: Site):
     assert f"Process {PO_ID} is completed; it accepts no more events." in text_of(box)
     assert 'role="alert"' in box
     assert "it takes no more events" in text_of(box)  # and no form to send another
-    assert (await grace.post(f"/ui/work-orders/{WO_ID}/events/delivered", {})).status_code == 404
+    assert (await grace.post(f"/work-orders/{WO_ID}/events/delivered", {})).status_code == 404
     async with site.sessions() as session:
         receipts = (await session.scalars(select(Receipt))).all()
     assert len(receipts) == 1  # nothing recorded
@@ -781,7 +962,7 @@ async def issued_purchase(site: Site) -> str:
 async def test_goods_keyed_in_by_hand_refused_then_received_once(site: Site):
     process_id = await issued_purchase(site)
     grace = await site.as_user("grace")
-    page = await grace.get(f"/ui/purchases/{process_id}")
+    page = await grace.get(f"/purchases/{process_id}")
     event_id = hidden_value(section(page.text, "goods-received-h"), "event_id")
     goods = {
         "event_id": event_id,
@@ -791,14 +972,14 @@ async def test_goods_keyed_in_by_hand_refused_then_received_once(site: Site):
         "manufactured_on": (TODAY - timedelta(days=30)).isoformat(),
         "expires_on": (TODAY + timedelta(days=900)).isoformat(),
     }
-    too_much = await grace.post(f"/ui/purchases/{process_id}/events/goods-received", goods)
+    too_much = await grace.post(f"/purchases/{process_id}/events/goods-received", goods)
     assert too_much.status_code == 409
     refusal = text_of(section(too_much.text, "goods-received-h"))
     assert "Only 500 m of TB-0150 is still open on PO-" in refusal
     assert 'value="NK-HAND-1"' in too_much.text  # what was typed is kept
 
     received = await grace.post(
-        f"/ui/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
+        f"/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
     )
     assert received.status_code == 200, text_of(received.text)
     answer = re.search(
@@ -808,14 +989,14 @@ async def test_goods_keyed_in_by_hand_refused_then_received_once(site: Site):
     said = text_of(answer.group(1))
     lot_number = re.search(r"received as lot (\S+), in QUARANTINE", said)
     assert lot_number, said
-    assert f'href="/ui/lots/{lot_number.group(1)}"' in answer.group(1)
+    assert f'href="/lots/{lot_number.group(1)}"' in answer.group(1)
     receipts = text_of(section(received.text, "receipts-h"))
     assert lot_number.group(1) in receipts and "NK-HAND-1" in receipts and "QUARANTINE" in receipts
     fresh = hidden_value(section(received.text, "goods-received-h"), "event_id")
     assert fresh != event_id  # the next receipt is a new event
 
     again = await grace.post(
-        f"/ui/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
+        f"/purchases/{process_id}/events/goods-received", goods | {"quantity": "200"}
     )
     assert again.status_code == 200
     assert "This was recorded before; nothing changed." in text_of(again.text)
@@ -840,14 +1021,14 @@ async def test_delivery_confirmed_on_the_shipment_page(site: Site):
         "the pick task",
     )
     grace = await site.as_user("grace")
-    page = await grace.get(f"/ui/shipments/{process_id}")
+    page = await grace.get(f"/shipments/{process_id}")
     assert "Pick and ship" in text_of(section(page.text, "tasks-h"))
     delivery = {
         "event_id": hidden_value(section(page.text, "delivered-h"), "event_id"),
         "delivered_on": TODAY.isoformat(),
         "received_by": "Ward 3, night pharmacist",
     }
-    early = await grace.post(f"/ui/shipments/{process_id}/events/delivered", delivery)
+    early = await grace.post(f"/shipments/{process_id}/events/delivered", delivery)
     assert early.status_code == 409
     assert "has not been shipped yet" in text_of(section(early.text, "delivered-h"))
 
@@ -862,11 +1043,11 @@ async def test_delivery_confirmed_on_the_shipment_page(site: Site):
         select(Shipment.id).where(Shipment.process_id == process_id, Shipment.status == "shipped"),
         "the shipment shipped",
     )
-    lines = section((await grace.get(f"/ui/shipments/{process_id}")).text, "lines-h")
+    lines = section((await grace.get(f"/shipments/{process_id}")).text, "lines-h")
     assert "CUS-0003 · Clínica Santa Lucía" in text_of(lines)
-    assert 'href="/ui/lots/' in lines
+    assert 'href="/lots/' in lines
 
-    confirmed = await grace.post(f"/ui/shipments/{process_id}/events/delivered", delivery)
+    confirmed = await grace.post(f"/shipments/{process_id}/events/delivered", delivery)
     assert confirmed.status_code == 200, text_of(confirmed.text)
     shown = text_of(confirmed.text)
     assert re.search(rf"Delivery of SH-\d{{4}}-\d{{4}} on {TODAY.isoformat()} recorded", shown), (
@@ -896,7 +1077,7 @@ async def test_customer_order_page_links_its_children(site: Site):
     judy = await site.as_user("judy")
 
     async def with_the_pick_task():  # type: ignore[no-untyped-def]
-        response = await judy.get(f"/ui/orders/{process_id}")
+        response = await judy.get(f"/orders/{process_id}")
         return response if "Pick and ship" in response.text else None
 
     page = await eventually(with_the_pick_task, what="the child's pick task on the order page")
@@ -904,8 +1085,114 @@ async def test_customer_order_page_links_its_children(site: Site):
     assert re.search(r"CO-\d{4}-\d{4}", shown) and "CSL-7781" in shown
     assert "10 × IS-2000 for Clínica Santa Lucía" in shown
     children = section(page.text, "children-h")
-    assert f'href="/ui/shipments/{process_id}.shipment">SH-' in children
+    assert f'href="/shipments/{process_id}.shipment">SH-' in children
     timeline = text_of(section(page.text, "timeline-h"))
     assert "Pick and ship" in timeline  # the child's task, on the parent's timeline
-    listed = (await judy.get("/ui/supply", params={"kind": "procure-to-deliver"})).text
-    assert f'href="/ui/orders/{process_id}"' in listed
+    listed = (await judy.get("/supply", params={"kind": "procure-to-deliver"})).text
+    assert f'href="/orders/{process_id}"' in listed
+
+
+async def decide(site: Site, task: Task, who: str, outcome: str, **fields: str) -> None:
+    """Decide a task over REST as `who` (signing outcomes re-enter the password)."""
+    decided = await site.api.http.post(
+        f"/api/v1/tasks/{task.id}/decision",
+        json={"outcome": outcome, "fields": fields, "password": DEMO_PASSWORD},
+        headers=await site.api.token(who),
+    )
+    assert decided.status_code == 200, decided.text
+
+
+async def open_step(site: Site, process_id: str, step: str) -> Task:
+    return await wait_for(
+        site,
+        select(Task).where(Task.workflow_id == f"{process_id}.{step}", Task.status == "open"),
+        f"the {step} task",
+    )
+
+
+async def test_work_order_page_on_a_real_run_of_pumps(site: Site):
+    started = await site.api.http.post(
+        "/api/v1/processes/work-order",
+        json={
+            "part_number": "IP-3000",
+            "quantity": "3",
+            "due_on": (TODAY + timedelta(days=14)).isoformat(),
+        },
+        headers=await site.api.token("alice"),
+    )
+    assert started.status_code in (200, 201), started.text
+    process_id = str(started.json()["id"])
+    production = await open_step(site, process_id, "production-1")
+    alice = await site.as_user("alice")
+    before = (await alice.get(f"/work-orders/{process_id}")).text
+    assert production.title in text_of(section(before, "tasks-h"))
+    assert "Nothing consumed yet" in text_of(section(before, "consumed-h"))
+    assert "Not produced yet" in text_of(section(before, "finished-h"))
+
+    await decide(site, production, "ivan", "done", produced_quantity="3", notes="line 2")
+    inspection = await open_step(site, process_id, "final-inspection")
+    made = (await alice.get(f"/work-orders/{process_id}")).text
+    assert inspection.title in text_of(section(made, "tasks-h"))
+    assert "QUARANTINE" in text_of(section(made, "finished-h"))  # made, not released yet
+
+    await decide(site, inspection, "heidi", "pass", sample_size="3", defects="0", results="ok")
+    await decide(site, await open_step(site, process_id, "dhr-review"), "bob", "reviewed")
+    await decide(site, await open_step(site, process_id, "qa-release"), "carol", "release")
+    await wait_for(
+        site,
+        select(Process.id).where(Process.id == process_id, Process.status == "completed"),
+        "the work order completed",
+    )
+
+    async with site.sessions() as session:
+        wo = await session.scalar(select(WorkOrder).where(WorkOrder.process_id == process_id))
+        assert wo is not None
+        finished = await session.scalar(select(Lot).where(Lot.work_order_id == wo.id))
+        assert finished is not None
+        serials = list(
+            await session.scalars(
+                select(SerialNumber)
+                .where(SerialNumber.lot_id == finished.id)
+                .order_by(SerialNumber.serial)
+            )
+        )
+        components = {
+            lot.part_number: lot.lot_number
+            for lot in await session.scalars(
+                select(Lot).where(Lot.part_number.in_(["PB-0710", "HS-0720", "MT-0730"]))
+            )
+        }
+    response = await alice.get(f"/work-orders/{process_id}")
+    shown = clean(response)
+    page = response.text
+    assert wo.number in shown and "3 × IP-3000" in shown and "serialised" in shown
+    assert "WO completed" in shown and "data-progress-url" not in page
+
+    consumed = section(page, "consumed-h")
+    rows = re.findall(r"<tr>(.*?)</tr>", consumed.split("<tbody>")[1], re.S)
+    assert [text_of(r) for r in rows] == [
+        f"{part} {lot_number} 3 ea {finished.lot_number}"
+        for part, lot_number in sorted(components.items())
+    ]
+    for lot_number in [*components.values(), finished.lot_number]:
+        assert f'href="/lots/{lot_number}"' in consumed, lot_number
+
+    lot_card = section(page, "finished-h")
+    facts = text_of(lot_card)
+    assert f"Lot {finished.lot_number} Lot status: RELEASED" in facts
+    assert "3 ea made · 3 on hand" in facts and "Expires —" in facts  # a pump does not expire
+    assert "Serial numbers (3)" in facts
+    assert [s.serial for s in serials] == ["IP3-000006", "IP3-000007", "IP3-000008"]
+    listed = re.findall(
+        r'<span class="mono">([^<]+)</span> <span class="udi">([^<]+)</span>', lot_card
+    )
+    assert [(serial, unescape(udi)) for serial, udi in listed] == [
+        (s.serial, s.udi) for s in serials
+    ]
+    for s in serials:
+        assert f"(10){finished.lot_number}(21){s.serial}" in s.udi
+
+    inspections = text_of(section(page, "inspections-h"))
+    assert re.search(rf"{finished.lot_number} final pass 3 .*0 heidi", inspections), inspections
+    timeline = text_of(section(page, "timeline-h"))
+    assert "signed" in timeline and "carol" in timeline and "step: qa release" in timeline

@@ -92,4 +92,45 @@
   } else if (store) {
     store.removeItem(waitKey);
   }
+  // A supply process's page, while the process runs: every few seconds it asks the server for
+  // the parts that change (step, open tasks, timeline) and puts the new ones in place, so a task
+  // opened a moment after a receipt shows up without a reload (and what is typed in a form stays).
+  // It stops when the process ends (the new open tasks no longer say where to ask) or the session
+  // does (the answer is the login page), and skips its turn while the tab is hidden.
+  var swapPart = function (shown, fresh) {
+    if (shown.outerHTML === fresh.outerHTML) { return; }
+    Array.prototype.slice.call(shown.attributes).forEach(function (a) {
+      if (!fresh.hasAttribute(a.name)) { shown.removeAttribute(a.name); }
+    });
+    Array.prototype.slice.call(fresh.attributes).forEach(function (a) {
+      shown.setAttribute(a.name, a.value);
+    });
+    if (shown.innerHTML !== fresh.innerHTML) { shown.innerHTML = fresh.innerHTML; }
+  };
+  var refreshProgress = function () {
+    var source = document.querySelector("[data-progress-url]");
+    if (!source) { return; }
+    var every = Number(source.dataset.progressEvery || 5) * 1000;
+    if (document.hidden) { window.setTimeout(refreshProgress, every); return; }
+    fetch(source.dataset.progressUrl, { credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.redirected) { return null; }
+        if (!response.ok) { throw new Error("progress: HTTP " + response.status); }
+        return response.text();
+      })
+      .then(function (html) {
+        if (html === null) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        fresh.querySelectorAll("[data-progress-part][id]").forEach(function (part) {
+          var shown = document.getElementById(part.id);
+          if (shown) { swapPart(shown, part); }
+        });
+        window.setTimeout(refreshProgress, every);
+      })
+      .catch(function () { window.setTimeout(refreshProgress, every * 4); });
+  };
+  var progressSource = document.querySelector("[data-progress-url]");
+  if (progressSource && window.fetch && window.DOMParser) {
+    window.setTimeout(refreshProgress, Number(progressSource.dataset.progressEvery || 5) * 1000);
+  }
 })();

@@ -1,0 +1,190 @@
+"""What every page module shares: the templates with their filters and helpers, rendering, the
+logged-in user, the CSRF check, and where a process or a lot has its page.
+
+ui/routes.py, ui/supply_views.py and ui/lot_views.py import this module; it imports none of them."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any, NamedTuple
+from urllib.parse import quote
+
+from fastapi import Depends, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from api.deps import DbSession
+from api.errors import ApiError
+from api.security import SESSION_COOKIE, Principal, principal_from_token
+from ui import change_views
+
+HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=HERE / "templates")
+
+
+class LoginRequired(Exception):
+    """No valid session: the app answers with the login page (see ui.routes.mount_static)."""
+
+
+async def ui_principal(request: Request, session: DbSession) -> Principal:
+    token = request.cookies.get(SESSION_COOKIE)
+    principal = await principal_from_token(session, token, "ui") if token else None
+    if principal is None:
+        raise LoginRequired()
+    request.state.principal = principal
+    return principal
+
+
+User = Annotated[Principal, Depends(ui_principal)]
+
+
+def check_csrf(principal: Principal, token: object) -> None:
+    """A form posts the session's CSRF token; anything else did not come from our pages."""
+    given = str(token or "")
+    if not given or not hmac.compare_digest(given, principal.csrf_token):
+        raise ApiError(
+            403,
+            "the form has expired or did not come from this site; reload the page and try again",
+        )
+
+
+def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    context.setdefault("user", getattr(request.state, "principal", None))
+    context.setdefault("now", datetime.now(UTC))
+    return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+# ---------------------------------------------------------------- where things have their page
+
+
+class ProcessPage(NamedTuple):
+    path: str  # <path>/<process id>
+    label: str  # "the purchase page"
+
+
+# the kinds of process with a page of their own; the others have the generic /processes/<id>
+PROCESS_PAGES = {
+    "purchase": ProcessPage("/purchases", "purchase"),
+    "work-order": ProcessPage("/work-orders", "work order"),
+    "shipment": ProcessPage("/shipments", "shipment"),
+    "procure-to-deliver": ProcessPage("/orders", "customer order"),
+    "change-control": ProcessPage("/changes", "change request"),
+}
+
+
+def process_url(kind: str | None, process_id: str) -> str:
+    """The page of a process: its own page when its kind has one, else the generic one."""
+    own = PROCESS_PAGES.get(kind or "")
+    return f"{own.path if own else '/processes'}/{quote(process_id, safe='')}"
+
+
+def lot_url(lot_number: str) -> str:
+    return f"/lots/{quote(lot_number, safe='')}"
+
+
+# ---------------------------------------------------------------- how values read
+
+
+def qty(value: Decimal | int | None) -> str:
+    """12000.0000 → '12,000'; 1.5500 → '1.55'."""
+    if value is None:
+        return "—"
+    number = Decimal(value).normalize()
+    return f"{number:,f}"
+
+
+def money(value: Decimal | None, currency: str = "EUR") -> str:
+    return "—" if value is None else f"{Decimal(value):,.2f} {currency}"
+
+
+def percent(part: int, whole: int) -> str:
+    return "—" if not whole else f"{100 * part / whole:.0f} %"
+
+
+def show_date(value: date | datetime | None) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return value.isoformat()
+
+
+def lot_tone(status: str) -> str:
+    """The pill colour of a lot status: usable is green, waiting is amber, blocked is red."""
+    if status == "RELEASED":
+        return "done"
+    if status == "QUARANTINE":
+        return "warn"
+    if status in ("ON_HOLD", "REJECTED", "RECALLED", "EXPIRED"):
+        return "bad"
+    return ""
+
+
+def process_tone(status: str) -> str:
+    return {"completed": "done", "cancelled": "bad", "failed": "bad"}.get(status, "")
+
+
+# ---------------------------------------------------------------- template filters
+
+
+def when(value: datetime | None) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+
+
+def relative(value: datetime | None) -> str:
+    """'in 5 h', 'overdue by 2 d' — how a due time reads at a glance."""
+    if value is None:
+        return "no due time"
+    delta = value - datetime.now(UTC)
+    seconds = abs(delta.total_seconds())
+    if seconds < 3600:
+        amount = f"{max(1, int(seconds // 60))} min"
+    elif seconds < 86400 * 2:
+        amount = f"{int(seconds // 3600)} h"
+    else:
+        amount = f"{int(seconds // 86400)} d"
+    return f"due in {amount}" if delta.total_seconds() >= 0 else f"overdue by {amount}"
+
+
+def humanize(action: str) -> str:
+    return (
+        action.replace("task.", "")
+        .replace("process.", "process ")
+        .replace("change.", "change ")
+        .replace("master_data.", "master data: ")
+        .replace("_", " ")
+    )
+
+
+def sentence(message: str | None) -> str:
+    """Service messages are written lower-case to be embedded; on a page they stand alone."""
+    text = (message or "").strip()
+    if not text:
+        return ""
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?)" else text + "."
+
+
+templates.env.filters.update(
+    when=when,
+    sentence=sentence,
+    relative=relative,
+    humanize=humanize,
+    status_label=change_views.status_label,
+    status_tone=change_views.status_tone,
+    function_label=change_views.function_label,
+)
+templates.env.globals.update(
+    process_pages=PROCESS_PAGES,
+    process_url=process_url,
+    lot_url=lot_url,
+    qty=qty,
+    money=money,
+    percent=percent,
+    show_date=show_date,
+    lot_tone=lot_tone,
+    process_tone=process_tone,
+)
