@@ -11,11 +11,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import activity_origin
+from activities.process import mirror_status
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.change_control import CHANGE_NUMBER, ChangeAssessment, ChangeRequest, ChangeRevision
 from erp.changes import ApplyRefused, apply_actions, compute_impact, problems_in
 from erp.db import database_now
-from erp.models import AppUser, AuditEntry, Process
+from erp.models import AppUser, AuditEntry
 from schemas.change_control import (
     ApplyChangeInput,
     ApplyChangeResult,
@@ -102,17 +103,19 @@ class ChangeControlActivities:
             change = await session.get(ChangeRequest, data.process_id, with_for_update=True)
             if change is None:  # cancelled before it was registered: nothing to update
                 return
-            process = await session.get(Process, data.process_id, with_for_update=True)
             before = change.status
             change.status = data.status
             now = await database_now(session)
             if data.status in TERMINAL:
                 change.closed_at = now
-            if process is not None:
-                process.current_step = data.status
-                if data.status in TERMINAL:
-                    process.status, process.closed_at = TERMINAL[data.status], now
-                    process.outcome = "implemented" if data.status == "closed" else data.status
+            await mirror_status(
+                session,
+                data.process_id,
+                step=data.status,
+                ended=TERMINAL.get(data.status),
+                outcome="implemented" if data.status == "closed" else data.status,
+                at=now,
+            )
             await append_audit(
                 session,
                 AuditRecord(

@@ -13,12 +13,13 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit_context import activity_origin
-from erp.audit import AuditRecord, already_recorded, append_audit
+from activities.audit_context import audit
+from activities.process import mirror_status
+from activities.records import next_number, process_record, recorded_answer
+from erp.audit import already_recorded
 from erp.db import database_now
 from erp.lots import available_lots, shippable_lots
 from erp.master_data import AslEntry, BomLine, Supplier
-from erp.models import AuditEntry, Process
 from erp.supply import CUSTOMER_ORDER_NUMBER, Customer, CustomerOrder
 from erp.supply_rules import effective_revision, supplier_refusal
 from schemas.customer_order import (
@@ -92,9 +93,7 @@ class CustomerOrderActivities:
     async def register_customer_order(self, data: RegisterOrderInput) -> RegisterOrderResult:
         request = data.request
         async with self._sessions() as session, session.begin():
-            existing = await session.scalar(
-                select(CustomerOrder).where(CustomerOrder.process_id == data.process_id)
-            )
+            existing = await process_record(session, CustomerOrder, data.process_id)
             if existing is not None:
                 return RegisterOrderResult(number=existing.number)
             customer = await session.scalar(
@@ -106,10 +105,8 @@ class CustomerOrderActivities:
                     type="Invalid",
                     non_retryable=True,
                 )
-            now = await database_now(session)
-            seq = await session.scalar(select(func.nextval(CUSTOMER_ORDER_NUMBER)))
             order = CustomerOrder(
-                number=f"CO-{now:%Y}-{seq:04d}",
+                number=await next_number(session, "CO", CUSTOMER_ORDER_NUMBER),
                 process_id=data.process_id,
                 customer_id=customer.id,
                 part_number=request.part_number,
@@ -121,17 +118,14 @@ class CustomerOrderActivities:
             )
             session.add(order)
             await session.flush()
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor=request.requester or "system",
-                    action="customer_order.received",
-                    entity_type="customer_order",
-                    entity_id=order.number,
-                    after=request.model_dump(mode="json", exclude={"process_id"}),
-                    idempotency_key=f"{data.process_id}:{data.run_id}:order-registered",
-                    **activity_origin(),
-                ),
+                actor=request.requester or "system",
+                action="customer_order.received",
+                entity_type="customer_order",
+                entity_id=order.number,
+                after=request.model_dump(mode="json", exclude={"process_id"}),
+                key=f"{data.process_id}:{data.run_id}:order-registered",
             )
             return RegisterOrderResult(number=order.number)
 
@@ -141,30 +135,23 @@ class CustomerOrderActivities:
         buy for it from suppliers that may deliver them today. Recorded once per planning round."""
         key = f"{data.process_id}:plan:{data.attempt}"
         async with self._sessions() as session, session.begin():
-            recorded = await session.scalar(
-                select(AuditEntry.after).where(AuditEntry.idempotency_key == key)
-            )
+            recorded = await recorded_answer(session, key, OrderPlan)
             if recorded is not None:  # a retry answers what was recorded
-                return OrderPlan.model_validate(recorded)
-            order = await session.scalar(
-                select(CustomerOrder).where(CustomerOrder.process_id == data.process_id)
-            )
+                return recorded
+            order = await process_record(session, CustomerOrder, data.process_id)
             assert order is not None, "the order is registered before it is planned"
             customer = await session.get(Customer, order.customer_id)
             assert customer is not None
             plan = await self._plan(session, order, customer, data)
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action="customer_order.planned",
-                    entity_type="customer_order",
-                    entity_id=order.number,
-                    reason=plan.summary(),
-                    after=plan.model_dump(mode="json"),
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor="system",
+                action="customer_order.planned",
+                entity_type="customer_order",
+                entity_id=order.number,
+                reason=plan.summary(),
+                after=plan.model_dump(mode="json"),
+                key=key,
             )
             return plan
 
@@ -232,35 +219,30 @@ class CustomerOrderActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            order = await session.scalar(
-                select(CustomerOrder)
-                .where(CustomerOrder.process_id == data.process_id)
-                .with_for_update()
-            )
+            order = await process_record(session, CustomerOrder, data.process_id, lock=True)
             if order is None:  # cancelled before it was registered
                 return
-            process = await session.get(Process, data.process_id, with_for_update=True)
             before = order.status
             order.status = data.status
             now = await database_now(session)
             if data.status in TERMINAL:
                 order.closed_at = now
-            if process is not None:
-                process.current_step = data.status
-                if data.status in TERMINAL:
-                    process.status, process.closed_at = TERMINAL[data.status], now
-                    process.outcome = data.status
-            await append_audit(
+            await mirror_status(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action=f"customer_order.{data.status}",
-                    entity_type="customer_order",
-                    entity_id=order.number,
-                    reason=data.reason,
-                    before={"status": before},
-                    after={"status": data.status, "children": data.children},
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                data.process_id,
+                step=data.status,
+                ended=TERMINAL.get(data.status),
+                outcome=data.status,
+                at=now,
+            )
+            await audit(
+                session,
+                actor="system",
+                action=f"customer_order.{data.status}",
+                entity_type="customer_order",
+                entity_id=order.number,
+                reason=data.reason,
+                before={"status": before},
+                after={"status": data.status, "children": data.children},
+                key=key,
             )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
@@ -9,6 +11,26 @@ from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.db import database_now
 from erp.models import Process
 from schemas.activities import RegisterProcessInput, UpdateProcessInput
+
+
+async def mirror_status(
+    session: AsyncSession,
+    process_id: str,
+    *,
+    step: str,
+    ended: str | None,
+    outcome: str,
+    at: datetime,
+) -> None:
+    """A process's own record moved to a status: its process row shows it as the current step,
+    and once the record ended (`ended`: completed or cancelled), how and when."""
+    process = await session.get(Process, process_id, with_for_update=True)
+    if process is None:
+        return
+    process.current_step = step
+    if ended is not None:
+        process.status, process.closed_at = ended, at
+        process.outcome = outcome
 
 
 class ProcessActivities:

@@ -12,25 +12,26 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit_context import activity_origin
-from erp.audit import AuditRecord, append_audit
-from erp.db import database_now
-from erp.lots import (
-    LotRefused,
-    Pick,
-    available_lots,
-    move,
-    next_lot_number,
-    pick_fefo,
-    set_lot_status,
+from activities.audit_context import audit
+from activities.records import (
+    change_lot_status,
+    find_customer_order,
+    lot_picks,
+    next_number,
+    process_record,
+    recorded,
+    recorded_answer,
+    required_process_record,
+    write_moving_lots,
 )
+from erp.db import database_now
+from erp.lots import LotRefused, available_lots, move, next_lot_number, pick_fefo, set_lot_status
 from erp.master_data import BomLine, Item, Lot, WorkOrder
-from erp.models import AuditEntry
 from erp.production import (
     add_serials,
     database_today,
@@ -58,51 +59,8 @@ from schemas.production import (
 )
 
 
-async def recorded(session: AsyncSession, idempotency_key: str) -> AuditEntry | None:
-    """The audit row of a write that already committed under this key, or None."""
-    return await session.scalar(
-        select(AuditEntry).where(AuditEntry.idempotency_key == idempotency_key)
-    )
-
-
-def lot_refused(refusal: LotRefused) -> ApplicationError:
-    """A database refusal of a lot change, as the non-retryable error a workflow shows a person."""
-    return ApplicationError(refusal.message, type="LotRefused", non_retryable=True)
-
-
-def lot_picks(part_number: str, uom: str, picks: list[Pick]) -> list[LotPick]:
-    return [
-        LotPick(
-            part_number=part_number,
-            lot_id=p.lot_id,
-            lot_number=p.lot_number,
-            quantity=p.quantity,
-            uom=uom,
-            expires_on=p.expires_on,
-        )
-        for p in picks
-    ]
-
-
-async def find_customer_order(session: AsyncSession, reference: str | None) -> CustomerOrder | None:
-    """The customer order a request names, by its number or by its process id."""
-    if not reference:
-        return None
-    return await session.scalar(
-        select(CustomerOrder).where(
-            or_(CustomerOrder.number == reference, CustomerOrder.process_id == reference)
-        )
-    )
-
-
 async def _work_order(session: AsyncSession, process_id: str, *, lock: bool = False) -> WorkOrder:
-    query = select(WorkOrder).where(WorkOrder.process_id == process_id)
-    if lock:
-        query = query.with_for_update()
-    work_order = await session.scalar(query)
-    if work_order is None:
-        raise ApplicationError(f"no work order for process {process_id}", non_retryable=True)
-    return work_order
+    return await required_process_record(session, WorkOrder, process_id, "work order", lock=lock)
 
 
 async def _finished_lot(session: AsyncSession, work_order: WorkOrder, lot_number: str) -> Lot:
@@ -140,9 +98,7 @@ class WorkOrderActivities:
         request = data.request
         key = f"{data.process_id}:work-order-registered"
         async with self._sessions() as session, session.begin():
-            existing = await session.scalar(
-                select(WorkOrder).where(WorkOrder.process_id == data.process_id)
-            )
+            existing = await process_record(session, WorkOrder, data.process_id)
             if existing is not None:
                 made = await session.get_one(Item, existing.item_id)
                 return _registered(existing.number, made)
@@ -153,25 +109,21 @@ class WorkOrderActivities:
                     refusal=earlier.reason,
                     part_number=request.part_number,
                 )
-            now = await database_now(session)
-            number = f"WO-{now.year}-{await session.scalar(select(func.nextval(WO_NUMBER))):04d}"
+            number = await next_number(session, "WO", WO_NUMBER)
             item = await effective_revision(session, request.part_number)
             customer_order = await find_customer_order(session, request.customer_order)
             refusal = await _registration_refusal(session, data, item, customer_order)
             if refusal:
-                await append_audit(
+                await audit(
                     session,
-                    AuditRecord(
-                        actor=request.requester or "system",
-                        action="work_order.refused",
-                        entity_type="work_order",
-                        entity_id=number,
-                        outcome="refused",
-                        reason=refusal,
-                        after=request.model_dump(mode="json"),
-                        idempotency_key=key,
-                        **activity_origin(),
-                    ),
+                    actor=request.requester or "system",
+                    action="work_order.refused",
+                    entity_type="work_order",
+                    entity_id=number,
+                    outcome="refused",
+                    reason=refusal,
+                    after=request.model_dump(mode="json"),
+                    key=key,
                 )
                 return RegisterWorkOrderResult(
                     number=number, refusal=refusal, part_number=request.part_number
@@ -189,24 +141,21 @@ class WorkOrderActivities:
                 customer_order_id=customer_order.id if customer_order else None,
             )
             session.add(work_order)
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor=request.requester or "system",
-                    action="work_order.planned",
-                    entity_type="work_order",
-                    entity_id=number,
-                    after={
-                        "part_number": item.part_number,
-                        "revision": item.revision,
-                        "quantity": request.quantity,
-                        "due_on": request.due_on,
-                        "customer_order": customer_order.number if customer_order else None,
-                        "status": "planned",
-                    },
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor=request.requester or "system",
+                action="work_order.planned",
+                entity_type="work_order",
+                entity_id=number,
+                after={
+                    "part_number": item.part_number,
+                    "revision": item.revision,
+                    "quantity": request.quantity,
+                    "due_on": request.due_on,
+                    "customer_order": customer_order.number if customer_order else None,
+                    "status": "planned",
+                },
+                key=key,
             )
             return _registered(number, item)
 
@@ -216,9 +165,9 @@ class WorkOrderActivities:
         materials are all there is released."""
         key = f"{data.process_id}:allocate:{data.attempt}"
         async with self._sessions() as session, session.begin():
-            earlier = await recorded(session, key)
-            if earlier is not None and earlier.after is not None:
-                return Allocation.model_validate(earlier.after["allocation"])
+            earlier = await recorded_answer(session, key, Allocation, "allocation")
+            if earlier is not None:
+                return earlier
             work_order = await _work_order(session, data.process_id, lock=True)
             today = await database_today(session)
             allocation = Allocation()
@@ -241,26 +190,21 @@ class WorkOrderActivities:
             if not allocation.shortages and work_order.status == "planned":
                 work_order.status = "released"
                 work_order.released_at = await database_now(session)
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action=(
-                        "work_order.materials_short"
-                        if allocation.shortages
-                        else "work_order.allocated"
-                    ),
-                    entity_type="work_order",
-                    entity_id=work_order.number,
-                    reason=allocation.shortage_text(),
-                    before=before,
-                    after={
-                        "status": work_order.status,
-                        "allocation": allocation.model_dump(mode="json"),
-                    },
-                    idempotency_key=key,
-                    **activity_origin(),
+                actor="system",
+                action=(
+                    "work_order.materials_short" if allocation.shortages else "work_order.allocated"
                 ),
+                entity_type="work_order",
+                entity_id=work_order.number,
+                reason=allocation.shortage_text(),
+                before=before,
+                after={
+                    "status": work_order.status,
+                    "allocation": allocation.model_dump(mode="json"),
+                },
+                key=key,
             )
             return allocation
 
@@ -271,21 +215,21 @@ class WorkOrderActivities:
         database refuses (held, consumed, expired since allocation) rolls all of it back and comes
         back as a LotRefused error, audited."""
         key = f"{data.process_id}:production:{data.attempt}"
-        async with self._sessions() as session:
-            try:
-                async with session.begin():
-                    return await self._record_production(session, data, key)
-            except LotRefused as refusal:
-                async with session.begin():
-                    await self._audit_refusal(session, data, key, refusal)
-                raise lot_refused(refusal) from None
+        return await write_moving_lots(
+            self._sessions,
+            key,
+            lambda session: self._record_production(session, data, key),
+            lambda session, refusal, refused_key: self._audit_refusal(
+                session, data, refusal, refused_key
+            ),
+        )
 
     async def _record_production(
         self, session: AsyncSession, data: RecordProductionInput, key: str
     ) -> ProductionRecord:
-        earlier = await recorded(session, key)
-        if earlier is not None and earlier.after is not None:
-            return ProductionRecord.model_validate(earlier.after["record"])
+        earlier = await recorded_answer(session, key, ProductionRecord, "record")
+        if earlier is not None:
+            return earlier
         work_order = await _work_order(session, data.process_id, lock=True)
         item = await session.get_one(Item, work_order.item_id)
         made = data.produced_quantity + data.scrap_quantity
@@ -413,45 +357,40 @@ class WorkOrderActivities:
         *,
         refused: bool,
     ) -> None:
-        await append_audit(
+        await audit(
             session,
-            AuditRecord(
-                actor=data.produced_by,
-                action="work_order.production_refused" if refused else "work_order.produced",
-                entity_type="work_order",
-                entity_id=work_order.number,
-                outcome="refused" if refused else "ok",
-                reason=record.problem or data.notes,
-                after={"record": record.model_dump(mode="json"), "notes": data.notes},
-                idempotency_key=key,
-                **activity_origin(),
-            ),
+            actor=data.produced_by,
+            action="work_order.production_refused" if refused else "work_order.produced",
+            entity_type="work_order",
+            entity_id=work_order.number,
+            outcome="refused" if refused else "ok",
+            reason=record.problem or data.notes,
+            after={"record": record.model_dump(mode="json"), "notes": data.notes},
+            key=key,
         )
 
     async def _audit_refusal(
-        self, session: AsyncSession, data: RecordProductionInput, key: str, refusal: LotRefused
+        self,
+        session: AsyncSession,
+        data: RecordProductionInput,
+        refusal: LotRefused,
+        refused_key: str,
     ) -> None:
-        refused_key = f"{key}:refused"
-        if await recorded(session, refused_key) is not None:
-            return
         work_order = await _work_order(session, data.process_id)
-        await append_audit(
+        await audit(
             session,
-            AuditRecord(
-                actor=data.produced_by,
-                action="work_order.issue_refused",
-                entity_type="work_order",
-                entity_id=work_order.number,
-                outcome="refused",
-                reason=refusal.message,
-                after={
-                    "sqlstate": refusal.sqlstate,
-                    "produced_quantity": data.produced_quantity,
-                    "scrap_quantity": data.scrap_quantity,
-                },
-                idempotency_key=refused_key,
-                **activity_origin(),
-            ),
+            actor=data.produced_by,
+            action="work_order.issue_refused",
+            entity_type="work_order",
+            entity_id=work_order.number,
+            outcome="refused",
+            reason=refusal.message,
+            after={
+                "sqlstate": refusal.sqlstate,
+                "produced_quantity": data.produced_quantity,
+                "scrap_quantity": data.scrap_quantity,
+            },
+            key=refused_key,
         )
 
     @activity.defn(name="record_final_inspection")
@@ -476,25 +415,22 @@ class WorkOrderActivities:
                     idempotency_key=key,
                 )
             )
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor=data.inspector,
-                    action="lot.inspected",
-                    entity_type="lot",
-                    entity_id=lot.lot_number,
-                    outcome="ok",
-                    reason=data.reason,
-                    after={
-                        "kind": "final",
-                        "outcome": data.outcome,
-                        "sample_size": data.sample_size,
-                        "defects": data.defects,
-                        "work_order": work_order.number,
-                    },
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor=data.inspector,
+                action="lot.inspected",
+                entity_type="lot",
+                entity_id=lot.lot_number,
+                outcome="ok",
+                reason=data.reason,
+                after={
+                    "kind": "final",
+                    "outcome": data.outcome,
+                    "sample_size": data.sample_size,
+                    "defects": data.defects,
+                    "work_order": work_order.number,
+                },
+                key=key,
             )
 
     @activity.defn(name="summarize_device_history")
@@ -520,17 +456,14 @@ class WorkOrderActivities:
                     type="LotRefused",
                     non_retryable=True,
                 )
-            try:
-                await set_lot_status(
-                    session,
-                    lot,
-                    "RELEASED",
-                    reason=data.reason,
-                    actor=data.decided_by,
-                    process_id=data.process_id,
-                )
-            except LotRefused as refusal:
-                raise lot_refused(refusal) from None
+            await change_lot_status(
+                session,
+                lot,
+                "RELEASED",
+                reason=data.reason,
+                actor=data.decided_by,
+                process_id=data.process_id,
+            )
             await self._complete(session, work_order, data, key, "lot.released", lot)
 
     @activity.defn(name="hold_nonconforming_lot")
@@ -544,17 +477,14 @@ class WorkOrderActivities:
             work_order = await _work_order(session, data.process_id, lock=True)
             lot = await _finished_lot(session, work_order, data.lot_number)
             if lot.status != "ON_HOLD":
-                try:
-                    await set_lot_status(
-                        session,
-                        lot,
-                        "ON_HOLD",
-                        reason=data.reason,
-                        actor=data.decided_by,
-                        process_id=data.process_id,
-                    )
-                except LotRefused as refusal:
-                    raise lot_refused(refusal) from None
+                await change_lot_status(
+                    session,
+                    lot,
+                    "ON_HOLD",
+                    reason=data.reason,
+                    actor=data.decided_by,
+                    process_id=data.process_id,
+                )
             await self._complete(session, work_order, data, key, "lot.held", lot)
 
     async def _complete(
@@ -569,24 +499,21 @@ class WorkOrderActivities:
         before = {"work_order_status": work_order.status}
         work_order.status = "completed"
         work_order.closed_at = await database_now(session)
-        await append_audit(
+        await audit(
             session,
-            AuditRecord(
-                actor=data.decided_by,
-                action=action,
-                entity_type="lot",
-                entity_id=lot.lot_number,
-                reason=data.reason,
-                before=before,
-                after={
-                    "status": lot.status,
-                    "work_order": work_order.number,
-                    "work_order_status": "completed",
-                    "decided_at_step": data.source,
-                },
-                idempotency_key=key,
-                **activity_origin(),
-            ),
+            actor=data.decided_by,
+            action=action,
+            entity_type="lot",
+            entity_id=lot.lot_number,
+            reason=data.reason,
+            before=before,
+            after={
+                "status": lot.status,
+                "work_order": work_order.number,
+                "work_order_status": "completed",
+                "decided_at_step": data.source,
+            },
+            key=key,
         )
 
     @activity.defn(name="cancel_work_order")
@@ -596,9 +523,7 @@ class WorkOrderActivities:
         async with self._sessions() as session, session.begin():
             if await recorded(session, key) is not None:
                 return
-            work_order = await session.scalar(
-                select(WorkOrder).where(WorkOrder.process_id == data.process_id).with_for_update()
-            )
+            work_order = await process_record(session, WorkOrder, data.process_id, lock=True)
             if work_order is None or work_order.status in ("completed", "cancelled"):
                 return
             before = {"status": work_order.status}
@@ -619,19 +544,16 @@ class WorkOrderActivities:
                     process_id=data.process_id,
                 )
                 held.append(lot.lot_number)
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action="work_order.cancelled",
-                    entity_type="work_order",
-                    entity_id=work_order.number,
-                    reason=data.reason,
-                    before=before,
-                    after={"status": "cancelled", "held_lots": held},
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor="system",
+                action="work_order.cancelled",
+                entity_type="work_order",
+                entity_id=work_order.number,
+                reason=data.reason,
+                before=before,
+                after={"status": "cancelled", "held_lots": held},
+                key=key,
             )
 
 

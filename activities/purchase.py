@@ -13,17 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit_context import activity_origin
-from erp.audit import AuditRecord, already_recorded, append_audit
+from activities.audit_context import audit
+from activities.records import (
+    change_lot_status,
+    find_customer_order,
+    next_number,
+    process_record,
+    recorded,
+)
+from erp.audit import already_recorded
 from erp.db import database_now
-from erp.lots import LotRefused, move, next_lot_number, set_lot_status
+from erp.lots import move, next_lot_number
 from erp.master_data import AslEntry, Item, Lot, PurchaseOrder, PurchaseOrderLine, Supplier
-from erp.models import AuditEntry, Outbox
+from erp.models import Outbox
 from erp.purchasing import (
     approver_groups,
     count_inspection,
@@ -35,7 +42,7 @@ from erp.purchasing import (
     sampling_plan,
     unit_of_measure,
 )
-from erp.supply import PO_NUMBER, CustomerOrder, Inspection, Receipt
+from erp.supply import PO_NUMBER, Inspection, Receipt
 from erp.supply_rules import effective_revision, revision_refusal, supplier_refusal
 from schemas.purchase import (
     ApprovalRoute,
@@ -84,25 +91,29 @@ async def _audit(
     entity_type: str = "purchase_order",
     **fields: Any,
 ) -> None:
-    await append_audit(
+    await audit(
         session,
-        AuditRecord(
-            actor=actor or "system",
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            idempotency_key=key,
-            **fields,
-            **activity_origin(),
-        ),
+        actor=actor or "system",
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        key=key,
+        **fields,
     )
 
 
 async def _order_of(session: AsyncSession, process_id: str) -> PurchaseOrder | None:
     """The process's purchase order, locked for this transaction."""
-    return await session.scalar(
-        select(PurchaseOrder).where(PurchaseOrder.process_id == process_id).with_for_update()
-    )
+    return await process_record(session, PurchaseOrder, process_id, lock=True)
+
+
+async def _ongoing_order(session: AsyncSession, process_id: str) -> PurchaseOrder:
+    """The process's purchase order, locked; a supplier's event for an ended one is refused."""
+    order = await _order_of(session, process_id)
+    assert order is not None
+    if order.status in ENDED:
+        raise _conflict(f"purchase order {order.number} is {order.status}")
+    return order
 
 
 async def _lines(session: AsyncSession, order: PurchaseOrder) -> list[PurchaseOrderLine]:
@@ -117,10 +128,6 @@ async def _lines(session: AsyncSession, order: PurchaseOrder) -> list[PurchaseOr
 
 async def _supplier_code(session: AsyncSession, supplier_id: int) -> str:
     return (await session.get_one(Supplier, supplier_id)).code
-
-
-async def _earlier(session: AsyncSession, key: str) -> AuditEntry | None:
-    return await session.scalar(select(AuditEntry).where(AuditEntry.idempotency_key == key))
 
 
 def _receipt_key(process_id: str, event_id: str) -> str:
@@ -150,22 +157,6 @@ async def _registration_refusal(
         else:
             items[pn] = item
     return "; ".join(problems), items
-
-
-async def _new_number(session: AsyncSession) -> str:
-    year = (await database_now(session)).year
-    seq = await session.scalar(select(func.nextval(PO_NUMBER)))
-    return f"PO-{year}-{seq:04d}"
-
-
-async def _customer_order_id(session: AsyncSession, reference: str | None) -> int | None:
-    if not reference:
-        return None
-    return await session.scalar(
-        select(CustomerOrder.id).where(
-            or_(CustomerOrder.number == reference, CustomerOrder.process_id == reference)
-        )
-    )
 
 
 async def _registered(session: AsyncSession, order: PurchaseOrder) -> RegisteredPurchase:
@@ -354,7 +345,7 @@ class PurchaseActivities:
 
     @staticmethod
     async def _earlier_refusal(session: AsyncSession, process_id: str) -> Refusal | None:
-        earlier = await _earlier(session, f"{process_id}:refused")
+        earlier = await recorded(session, f"{process_id}:refused")
         return Refusal(earlier.entity_id, earlier.reason) if earlier else None
 
     @staticmethod
@@ -366,9 +357,10 @@ class PurchaseActivities:
             select(Supplier).where(Supplier.code == request.supplier_code)
         )
         problem, items = await _registration_refusal(session, request, supplier)
-        number = await _new_number(session)
+        number = await next_number(session, "PO", PO_NUMBER)
         amount = order_amount(request.lines)
         if supplier is not None:
+            customer_order = await find_customer_order(session, request.customer_order)
             order = PurchaseOrder(
                 number=number,
                 supplier_id=supplier.id,
@@ -378,7 +370,7 @@ class PurchaseActivities:
                 amount=amount,
                 currency="EUR",
                 due_on=request.due_on,
-                customer_order_id=await _customer_order_id(session, request.customer_order),
+                customer_order_id=customer_order.id if customer_order else None,
             )
             session.add(order)
             await session.flush()
@@ -460,7 +452,7 @@ class PurchaseActivities:
         """May the order's supplier deliver every line's part, as of the workflow's date?"""
         key = f"{data.process_id}:supplier-check:{data.attempt}"
         async with self._sessions() as session, session.begin():
-            earlier = await _earlier(session, key)
+            earlier = await recorded(session, key)
             if earlier is not None:
                 return SupplierCheck(
                     supplier_code=(earlier.after or {}).get("supplier_code", ""),
@@ -497,7 +489,7 @@ class PurchaseActivities:
         """Give the order to another supplier; answers why not ('' when changed)."""
         key = f"{data.process_id}:supplier-change:{data.attempt}"
         async with self._sessions() as session, session.begin():
-            earlier = await _earlier(session, key)
+            earlier = await recorded(session, key)
             if earlier is not None:
                 return earlier.reason if earlier.outcome == "refused" else ""
             order = await _order_of(session, data.process_id)
@@ -598,10 +590,7 @@ class PurchaseActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            order = await _order_of(session, data.process_id)
-            assert order is not None
-            if order.status in ENDED:
-                raise _conflict(f"purchase order {order.number} is {order.status}")
+            order = await _ongoing_order(session, data.process_id)
             before = {
                 "status": order.status,
                 "promised_on": order.promised_on.isoformat() if order.promised_on else None,
@@ -634,10 +623,7 @@ class PurchaseActivities:
         async with self._sessions() as session, session.begin():
             if await already_recorded(session, key):
                 return
-            order = await _order_of(session, data.process_id)
-            assert order is not None
-            if order.status in ENDED:
-                raise _conflict(f"purchase order {order.number} is {order.status}")
+            order = await _ongoing_order(session, data.process_id)
             before = {"asn_reference": order.asn_reference}
             order.asn_reference = notice.asn_reference
             await _audit(
@@ -800,17 +786,14 @@ class PurchaseActivities:
             )
             assert lot is not None
             before = lot.status
-            try:
-                await set_lot_status(
-                    session,
-                    lot,
-                    data.status,
-                    reason=data.reason,
-                    actor=data.actor,
-                    process_id=data.process_id,
-                )
-            except LotRefused as refused:
-                raise _conflict(refused.message, "LotRefused") from None
+            await change_lot_status(
+                session,
+                lot,
+                data.status,
+                reason=data.reason,
+                actor=data.actor,
+                process_id=data.process_id,
+            )
             await _audit(
                 session,
                 actor=data.actor,

@@ -12,14 +12,22 @@ from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from activities.audit_context import activity_origin
-from activities.production import find_customer_order, lot_picks, lot_refused, recorded
-from erp.audit import AuditRecord, append_audit
+from activities.audit_context import audit
+from activities.records import (
+    find_customer_order,
+    lot_picks,
+    next_number,
+    process_record,
+    recorded,
+    recorded_answer,
+    required_process_record,
+    write_moving_lots,
+)
 from erp.db import database_now
 from erp.lots import LotRefused, move, pick_fefo, shippable_lots
 from erp.master_data import Item, Lot
@@ -42,11 +50,7 @@ from schemas.shipping import (
 
 
 async def _shipment(session: AsyncSession, process_id: str) -> tuple[Shipment, Customer]:
-    shipment = await session.scalar(
-        select(Shipment).where(Shipment.process_id == process_id).with_for_update()
-    )
-    if shipment is None:
-        raise ApplicationError(f"no shipment for process {process_id}", non_retryable=True)
+    shipment = await required_process_record(session, Shipment, process_id, "shipment", lock=True)
     return shipment, await session.get_one(Customer, shipment.customer_id)
 
 
@@ -73,9 +77,7 @@ class ShipmentActivities:
         request = data.request
         key = f"{data.process_id}:shipment-registered"
         async with self._sessions() as session, session.begin():
-            existing = await session.scalar(
-                select(Shipment).where(Shipment.process_id == data.process_id)
-            )
+            existing = await process_record(session, Shipment, data.process_id)
             if existing is not None:
                 consignee = await session.get_one(Customer, existing.customer_id)
                 return _registered(existing.number, consignee)
@@ -86,9 +88,7 @@ class ShipmentActivities:
                     refusal=earlier.reason,
                     customer_code=request.customer_code,
                 )
-            now = await database_now(session)
-            seq = await session.scalar(select(func.nextval(SHIPMENT_NUMBER)))
-            number = f"SH-{now.year}-{seq:04d}"
+            number = await next_number(session, "SH", SHIPMENT_NUMBER)
             customer = await session.scalar(
                 select(Customer).where(Customer.code == request.customer_code)
             )
@@ -98,19 +98,16 @@ class ShipmentActivities:
                 refusal = f"customer order {request.customer_order} is not known"
             lines = [line.model_dump(mode="json") for line in request.lines]
             if refusal:
-                await append_audit(
+                await audit(
                     session,
-                    AuditRecord(
-                        actor=request.requester or "system",
-                        action="shipment.refused",
-                        entity_type="shipment",
-                        entity_id=number,
-                        outcome="refused",
-                        reason=refusal,
-                        after=request.model_dump(mode="json"),
-                        idempotency_key=key,
-                        **activity_origin(),
-                    ),
+                    actor=request.requester or "system",
+                    action="shipment.refused",
+                    entity_type="shipment",
+                    entity_id=number,
+                    outcome="refused",
+                    reason=refusal,
+                    after=request.model_dump(mode="json"),
+                    key=key,
                 )
                 return RegisterShipmentResult(
                     number=number, refusal=refusal, customer_code=request.customer_code
@@ -126,23 +123,20 @@ class ShipmentActivities:
                     requested_by=request.requester or None,
                 )
             )
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor=request.requester or "system",
-                    action="shipment.planned",
-                    entity_type="shipment",
-                    entity_id=number,
-                    after={
-                        "customer": customer.code,
-                        "customer_order": customer_order.number if customer_order else None,
-                        "lines": lines,
-                        "expected_transit_days": request.expected_transit_days,
-                        "status": "planned",
-                    },
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor=request.requester or "system",
+                action="shipment.planned",
+                entity_type="shipment",
+                entity_id=number,
+                after={
+                    "customer": customer.code,
+                    "customer_order": customer_order.number if customer_order else None,
+                    "lines": lines,
+                    "expected_transit_days": request.expected_transit_days,
+                    "status": "planned",
+                },
+                key=key,
             )
             return _registered(number, customer)
 
@@ -152,9 +146,9 @@ class ShipmentActivities:
         for, and what is short."""
         key = f"{data.process_id}:pick:{data.attempt}"
         async with self._sessions() as session, session.begin():
-            earlier = await recorded(session, key)
-            if earlier is not None and earlier.after is not None:
-                return Picking.model_validate(earlier.after["picking"])
+            earlier = await recorded_answer(session, key, Picking, "picking")
+            if earlier is not None:
+                return earlier
             shipment, customer = await _shipment(session, data.process_id)
             today = await database_today(session)
             picking = Picking()
@@ -173,18 +167,15 @@ class ShipmentActivities:
                         )
                     )
             shelf_life = _shelf_life_rule(customer)
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action="shipment.stock_short" if picking.shortages else "shipment.picked",
-                    entity_type="shipment",
-                    entity_id=shipment.number,
-                    reason=f"{picking.shortage_text()} ({shelf_life})" if picking.shortages else "",
-                    after={"picking": picking.model_dump(mode="json"), "rule": shelf_life},
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor="system",
+                action="shipment.stock_short" if picking.shortages else "shipment.picked",
+                entity_type="shipment",
+                entity_id=shipment.number,
+                reason=f"{picking.shortage_text()} ({shelf_life})" if picking.shortages else "",
+                after={"picking": picking.model_dump(mode="json"), "rule": shelf_life},
+                key=key,
             )
             return picking
 
@@ -195,19 +186,19 @@ class ShipmentActivities:
         notice in the outbox. A lot the database refuses (held since picking) rolls all of it
         back and comes back as a LotRefused error, audited."""
         key = f"{data.process_id}:ship:{data.attempt}"
-        async with self._sessions() as session:
-            try:
-                async with session.begin():
-                    return await self._ship(session, data, key)
-            except LotRefused as refusal:
-                async with session.begin():
-                    await self._audit_refusal(session, data, key, refusal)
-                raise lot_refused(refusal) from None
+        return await write_moving_lots(
+            self._sessions,
+            key,
+            lambda session: self._ship(session, data, key),
+            lambda session, refusal, refused_key: self._audit_refusal(
+                session, data, refusal, refused_key
+            ),
+        )
 
     async def _ship(self, session: AsyncSession, data: ShipGoodsInput, key: str) -> ShipmentRecord:
-        earlier = await recorded(session, key)
-        if earlier is not None and earlier.after is not None:
-            return ShipmentRecord.model_validate(earlier.after["record"])
+        earlier = await recorded_answer(session, key, ShipmentRecord, "record")
+        if earlier is not None:
+            return earlier
         shipment, customer = await _shipment(session, data.process_id)
         if shipment.status != "planned":
             raise ApplicationError(
@@ -317,48 +308,39 @@ class ShipmentActivities:
         *,
         refused: bool,
     ) -> None:
-        await append_audit(
+        await audit(
             session,
-            AuditRecord(
-                actor=data.shipped_by,
-                action="shipment.ship_refused" if refused else "shipment.shipped",
-                entity_type="shipment",
-                entity_id=shipment.number,
-                outcome="refused" if refused else "ok",
-                reason=record.problem,
-                after={
-                    "record": record.model_dump(mode="json"),
-                    "carrier": data.carrier,
-                    "tracking": data.tracking,
-                },
-                idempotency_key=key,
-                **activity_origin(),
-            ),
+            actor=data.shipped_by,
+            action="shipment.ship_refused" if refused else "shipment.shipped",
+            entity_type="shipment",
+            entity_id=shipment.number,
+            outcome="refused" if refused else "ok",
+            reason=record.problem,
+            after={
+                "record": record.model_dump(mode="json"),
+                "carrier": data.carrier,
+                "tracking": data.tracking,
+            },
+            key=key,
         )
 
     async def _audit_refusal(
-        self, session: AsyncSession, data: ShipGoodsInput, key: str, refusal: LotRefused
+        self, session: AsyncSession, data: ShipGoodsInput, refusal: LotRefused, refused_key: str
     ) -> None:
-        refused_key = f"{key}:refused"
-        if await recorded(session, refused_key) is not None:
-            return
         shipment, _ = await _shipment(session, data.process_id)
-        await append_audit(
+        await audit(
             session,
-            AuditRecord(
-                actor=data.shipped_by,
-                action="shipment.ship_refused",
-                entity_type="shipment",
-                entity_id=shipment.number,
-                outcome="refused",
-                reason=refusal.message,
-                after={
-                    "sqlstate": refusal.sqlstate,
-                    "picks": [p.model_dump(mode="json") for p in data.picks],
-                },
-                idempotency_key=refused_key,
-                **activity_origin(),
-            ),
+            actor=data.shipped_by,
+            action="shipment.ship_refused",
+            entity_type="shipment",
+            entity_id=shipment.number,
+            outcome="refused",
+            reason=refusal.message,
+            after={
+                "sqlstate": refusal.sqlstate,
+                "picks": [p.model_dump(mode="json") for p in data.picks],
+            },
+            key=refused_key,
         )
 
     @activity.defn(name="record_delivery")
@@ -380,24 +362,21 @@ class ShipmentActivities:
                 )
                 if part
             )
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor=data.recorded_by,
-                    action="shipment.delivered",
-                    entity_type="shipment",
-                    entity_id=shipment.number,
-                    reason=shipment.delivery_note,
-                    before=before,
-                    after={
-                        "status": "delivered",
-                        "delivered_on": data.delivered_on,
-                        "consignee": customer.code,
-                        "event_id": data.event_id,
-                    },
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor=data.recorded_by,
+                action="shipment.delivered",
+                entity_type="shipment",
+                entity_id=shipment.number,
+                reason=shipment.delivery_note,
+                before=before,
+                after={
+                    "status": "delivered",
+                    "delivered_on": data.delivered_on,
+                    "consignee": customer.code,
+                    "event_id": data.event_id,
+                },
+                key=key,
             )
 
     @activity.defn(name="cancel_shipment")
@@ -407,25 +386,20 @@ class ShipmentActivities:
         async with self._sessions() as session, session.begin():
             if await recorded(session, key) is not None:
                 return
-            shipment = await session.scalar(
-                select(Shipment).where(Shipment.process_id == data.process_id).with_for_update()
-            )
+            shipment = await process_record(session, Shipment, data.process_id, lock=True)
             if shipment is None or shipment.status != "planned":
                 return
             shipment.status = "cancelled"
-            await append_audit(
+            await audit(
                 session,
-                AuditRecord(
-                    actor="system",
-                    action="shipment.cancelled",
-                    entity_type="shipment",
-                    entity_id=shipment.number,
-                    reason=data.reason,
-                    before={"status": "planned"},
-                    after={"status": "cancelled"},
-                    idempotency_key=key,
-                    **activity_origin(),
-                ),
+                actor="system",
+                action="shipment.cancelled",
+                entity_type="shipment",
+                entity_id=shipment.number,
+                reason=data.reason,
+                before={"status": "planned"},
+                after={"status": "cancelled"},
+                key=key,
             )
 
 

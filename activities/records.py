@@ -1,0 +1,149 @@
+"""What the activities of the supply processes do alike, written once.
+
+A process's own record (its purchase order, work order, shipment or customer order), found by the
+process id; the next business number; what an audited write answered before a retry; a lot change
+the database refuses, turned into the non-retryable LotRefused error a workflow shows a person;
+and the one transaction that moves lots, rolled back and audited as refused when a lot is refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
+from sqlalchemy import func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from temporalio.exceptions import ApplicationError
+
+from erp.audit import already_recorded
+from erp.db import database_now
+from erp.lots import LotRefused, Pick, set_lot_status
+from erp.master_data import Lot
+from erp.models import AuditEntry
+from erp.supply import CustomerOrder
+from schemas.production import LotPick
+
+Record = TypeVar("Record")
+Answer = TypeVar("Answer", bound=BaseModel)
+T = TypeVar("T")
+
+
+# ---------------------------------------------------------------- a process's records
+
+
+async def process_record(
+    session: AsyncSession, model: type[Record], process_id: str, *, lock: bool = False
+) -> Record | None:
+    """The record a process made (one per process id), locked for this transaction if `lock`."""
+    query = select(model).filter_by(process_id=process_id)
+    if lock:
+        query = query.with_for_update()
+    return await session.scalar(query)
+
+
+async def required_process_record(
+    session: AsyncSession, model: type[Record], process_id: str, what: str, *, lock: bool = False
+) -> Record:
+    """The record a process made; a non-retryable error names the `what` missing."""
+    record = await process_record(session, model, process_id, lock=lock)
+    if record is None:
+        raise ApplicationError(f"no {what} for process {process_id}", non_retryable=True)
+    return record
+
+
+async def find_customer_order(session: AsyncSession, reference: str | None) -> CustomerOrder | None:
+    """The customer order a request names, by its number or by its process id."""
+    if not reference:
+        return None
+    return await session.scalar(
+        select(CustomerOrder).where(
+            or_(CustomerOrder.number == reference, CustomerOrder.process_id == reference)
+        )
+    )
+
+
+async def next_number(session: AsyncSession, prefix: str, sequence: str) -> str:
+    """The next business number PREFIX-YYYY-NNNN from its database sequence, in the database's
+    year."""
+    year = (await database_now(session)).year
+    seq = await session.scalar(select(func.nextval(sequence)))
+    return f"{prefix}-{year}-{seq:04d}"
+
+
+# ---------------------------------------------------------------- retries
+
+
+async def recorded(session: AsyncSession, idempotency_key: str) -> AuditEntry | None:
+    """The audit row of a write that already committed under this key, or None."""
+    return await session.scalar(
+        select(AuditEntry).where(AuditEntry.idempotency_key == idempotency_key)
+    )
+
+
+async def recorded_answer(
+    session: AsyncSession, idempotency_key: str, answer: type[Answer], field: str | None = None
+) -> Answer | None:
+    """What a write that already committed under this key answered, kept in its audit row's
+    `after` (under `field`, or all of it); None when it has not been written."""
+    earlier = await recorded(session, idempotency_key)
+    if earlier is None or earlier.after is None:
+        return None
+    kept: Any = earlier.after if field is None else earlier.after[field]
+    return answer.model_validate(kept)
+
+
+# ---------------------------------------------------------------- lots
+
+
+def lot_refused(refusal: LotRefused) -> ApplicationError:
+    """A database refusal of a lot change, as the non-retryable error a workflow shows a person."""
+    return ApplicationError(refusal.message, type="LotRefused", non_retryable=True)
+
+
+async def change_lot_status(
+    session: AsyncSession, lot: Lot, status: str, *, reason: str, actor: str, process_id: str
+) -> None:
+    """erp.lots.set_lot_status; a refusal by the lot status machine raised as LotRefused."""
+    try:
+        await set_lot_status(
+            session, lot, status, reason=reason, actor=actor, process_id=process_id
+        )
+    except LotRefused as refusal:
+        raise lot_refused(refusal) from None
+
+
+async def write_moving_lots(
+    sessions: async_sessionmaker[AsyncSession],
+    key: str,
+    write: Callable[[AsyncSession], Awaitable[T]],
+    audit_refusal: Callable[[AsyncSession, LotRefused, str], Awaitable[None]],
+) -> T:
+    """`write` in one transaction that moves lots. A lot the database refuses (held, consumed or
+    expired meanwhile) rolls all of it back; `audit_refusal` then records the refusal in a
+    transaction of its own, once (under key:refused), and it is raised as LotRefused."""
+    async with sessions() as session:
+        try:
+            async with session.begin():
+                return await write(session)
+        except LotRefused as refusal:
+            async with session.begin():
+                refused_key = f"{key}:refused"
+                if not await already_recorded(session, refused_key):
+                    await audit_refusal(session, refusal, refused_key)
+            raise lot_refused(refusal) from None
+
+
+def lot_picks(part_number: str, uom: str, picks: list[Pick]) -> list[LotPick]:
+    """Lots picked by erp.lots.pick_fefo, as the workflow sees them."""
+    return [
+        LotPick(
+            part_number=part_number,
+            lot_id=p.lot_id,
+            lot_number=p.lot_number,
+            quantity=p.quantity,
+            uom=uom,
+            expires_on=p.expires_on,
+        )
+        for p in picks
+    ]
