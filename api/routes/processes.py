@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Body, Header, Path, Query, Response
+from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import change_service, process_service, supply_service
@@ -117,38 +118,11 @@ async def _registered_change(session: DbSession, process_id: str):  # type: igno
     return None
 
 
-async def _start_supply(
-    kind: str,
-    body: supply_service.SupplyRequest,
-    response: Response,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    sessions: Sessions,
-    client: Temporal,
-    settings: AppSettings,
-    idempotency_key: str | None,
-) -> SupplyProcessOut:
-    process_id, created = await supply_service.start_supply_process(
-        session=session,
-        client=client,
-        principal=principal,
-        kind=kind,
-        body=body,
-        idempotency_key=idempotency_key,
-        task_queue=settings.task_queue,
-    )
-    await session.rollback()  # end the read transaction before waiting for the registration
-    response.status_code = 201 if created else 200
-    response.headers["Location"] = f"/api/v1/processes/{process_id}"
-    return await supply_service.registered_process(sessions, process_id, kind, created)
-
-
 IdempotencyKey = Annotated[str | None, Header(max_length=200)]
+StartSupply = Callable[[str, supply_service.SupplyRequest], Awaitable[SupplyProcessOut]]
 
 
-@router.post("/purchase", status_code=201, response_model=SupplyProcessOut)
-async def start_purchase(
-    body: PurchaseRequest,
+async def _supply_starter(
     response: Response,
     principal: CurrentPrincipal,
     session: DbSession,
@@ -156,82 +130,59 @@ async def start_purchase(
     client: Temporal,
     settings: AppSettings,
     idempotency_key: IdempotencyKey = None,
-) -> SupplyProcessOut:
+) -> StartSupply:
+    """What every supply start route needs besides its body: starts the process of a kind and
+    answers it (201 new, 200 repeat) once registered."""
+
+    async def start(kind: str, body: supply_service.SupplyRequest) -> SupplyProcessOut:
+        process_id, created = await supply_service.start_supply_process(
+            session=session,
+            client=client,
+            principal=principal,
+            kind=kind,
+            body=body,
+            idempotency_key=idempotency_key,
+            task_queue=settings.task_queue,
+        )
+        await session.rollback()  # end the read transaction before waiting for the registration
+        response.status_code = 201 if created else 200
+        response.headers["Location"] = f"/api/v1/processes/{process_id}"
+        return await supply_service.registered_process(sessions, process_id, kind, created)
+
+    return start
+
+
+SupplyStarter = Annotated[StartSupply, Depends(_supply_starter)]
+
+
+@router.post("/purchase", status_code=201, response_model=SupplyProcessOut)
+async def start_purchase(body: PurchaseRequest, start: SupplyStarter) -> SupplyProcessOut:
     """Start a purchase (requisition → DoA approval → supplier check → PO → confirmation, ASN and
     receipts as events → incoming inspection → QA release). The supplier and every part must be
     known, each part with an effective revision. 201 new, 200 repeat (same Idempotency-Key or
     external_id); the answer carries the PO number once the process registered itself."""
-    return await _start_supply(
-        "purchase", body, response, principal, session, sessions, client, settings, idempotency_key
-    )
+    return await start("purchase", body)
 
 
 @router.post("/work-order", status_code=201, response_model=SupplyProcessOut)
-async def start_work_order(
-    body: WorkOrderRequest,
-    response: Response,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    sessions: Sessions,
-    client: Temporal,
-    settings: AppSettings,
-    idempotency_key: IdempotencyKey = None,
-) -> SupplyProcessOut:
+async def start_work_order(body: WorkOrderRequest, start: SupplyStarter) -> SupplyProcessOut:
     """Start a work order for a part's effective revision, which must have a bill of materials."""
-    return await _start_supply(
-        "work-order",
-        body,
-        response,
-        principal,
-        session,
-        sessions,
-        client,
-        settings,
-        idempotency_key,
-    )
+    return await start("work-order", body)
 
 
 @router.post("/shipment", status_code=201, response_model=SupplyProcessOut)
-async def start_shipment(
-    body: ShipmentRequest,
-    response: Response,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    sessions: Sessions,
-    client: Temporal,
-    settings: AppSettings,
-    idempotency_key: IdempotencyKey = None,
-) -> SupplyProcessOut:
+async def start_shipment(body: ShipmentRequest, start: SupplyStarter) -> SupplyProcessOut:
     """Ship released finished goods to a known customer; delivery comes as the event
     `delivered`."""
-    return await _start_supply(
-        "shipment", body, response, principal, session, sessions, client, settings, idempotency_key
-    )
+    return await start("shipment", body)
 
 
 @router.post("/procure-to-deliver", status_code=201, response_model=SupplyProcessOut)
 async def start_procure_to_deliver(
-    body: ProcureToDeliverRequest,
-    response: Response,
-    principal: CurrentPrincipal,
-    session: DbSession,
-    sessions: Sessions,
-    client: Temporal,
-    settings: AppSettings,
-    idempotency_key: IdempotencyKey = None,
+    body: ProcureToDeliverRequest, start: SupplyStarter
 ) -> SupplyProcessOut:
     """A customer order: check stock, buy what is short, make, ship, deliver."""
-    return await _start_supply(
-        "procure-to-deliver",
-        body,
-        response,
-        principal,
-        session,
-        sessions,
-        client,
-        settings,
-        idempotency_key,
-    )
+    return await start("procure-to-deliver", body)
 
 
 @router.post("/{kind}", status_code=201, include_in_schema=False)
