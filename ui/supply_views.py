@@ -8,6 +8,7 @@ it for people. Lots and suppliers are in ui/lot_views.py; the page helpers in ui
 
 from __future__ import annotations
 
+import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -484,6 +485,7 @@ async def process_view(session: AsyncSession, process_id: str) -> ProcessView:
 
 
 HIDDEN_FACTS = {"event_id", "idempotency_key", "run_id"}
+DECIMAL_TEXT = re.compile(r"^-?\d+\.\d+$")
 
 
 def supply_timeline(rows: list[AuditOut]) -> list[Event]:
@@ -511,6 +513,16 @@ def _facts(values: Mapping[str, Any]) -> str:
 def _fact(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
+    if isinstance(value, Mapping):  # e.g. a PO line: "part number MT-0730, quantity 5"
+        return ", ".join(
+            f"{name.replace('_', ' ')} {_fact(item)}"
+            for name, item in value.items()
+            if name not in HIDDEN_FACTS and item not in (None, "", [], {})
+        )
+    if isinstance(value, list | tuple):
+        return "; ".join(_fact(item) for item in value) or "—"
+    if isinstance(value, str) and DECIMAL_TEXT.match(value):  # "5.00000000" → "5"
+        return value.rstrip("0").rstrip(".")
     return show(value)
 
 
