@@ -172,4 +172,5 @@ class CapaEffectivenessCheck(Base):
     verifier: Mapped[str] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(20))
     evidence: Mapped[str] = mapped_column(Text, default="")
+    reason: Mapped[str] = mapped_column(Text, default="")  # why not effective
     checked_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())

@@ -138,6 +138,7 @@ def upgrade() -> None:
         sa.Column("verifier", sa.String(length=64), nullable=False),
         sa.Column("outcome", sa.String(length=20), nullable=False),
         sa.Column("evidence", sa.Text(), nullable=False),
+        sa.Column("reason", sa.Text(), nullable=False),
         sa.Column(
             "checked_at",
             sa.DateTime(timezone=True),
