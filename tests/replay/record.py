@@ -255,15 +255,39 @@ SUPPLY_SCENARIOS = [
 ]
 SUPPLY_KINDS = ("procure-to-deliver", "purchase", "work-order", "shipment")
 
+# CAPA: its workflow tests are the scenarios too (--only-capa); every CAPA they ran is saved.
+CAPA_SCENARIOS = [
+    (
+        "tests.workflows.test_capa",
+        "test_three_actions_one_escalates_then_a_90_day_wait_then_closed_with_a_signature",
+    ),
+    (
+        "tests.workflows.test_capa",
+        "test_a_failed_effectiveness_check_reopens_the_capa_with_a_new_plan_round",
+    ),
+    (
+        "tests.workflows.test_capa",
+        "test_a_bad_plan_comes_back_with_its_problems_and_a_rejected_plan_with_the_reason",
+    ),
+    (
+        "tests.workflows.test_capa",
+        "test_an_action_carried_by_a_change_request_waits_until_the_change_is_closed",
+    ),
+]
 
-async def record_supply(socket: str) -> None:
+
+async def record_supply(
+    socket: str,
+    scenarios: list[tuple[str, str]] = SUPPLY_SCENARIOS,
+    kinds: tuple[str, ...] = SUPPLY_KINDS,
+) -> None:
     import importlib
 
     from sqlalchemy import select
 
     from erp.models import Process
 
-    for module_name, test_name in SUPPLY_SCENARIOS:
+    for module_name, test_name in scenarios:
         test = getattr(importlib.import_module(module_name), test_name)
         database = f"rec_{uuid.uuid4().hex[:8]}"
         with psycopg.connect(f"host={socket} user=postgres dbname=postgres", autocommit=True) as c:
@@ -281,9 +305,7 @@ async def record_supply(socket: str) -> None:
             async with sessions() as session:
                 ids = list(
                     await session.scalars(
-                        select(Process.id)
-                        .where(Process.kind.in_(SUPPLY_KINDS))
-                        .order_by(Process.id)
+                        select(Process.id).where(Process.kind.in_(kinds)).order_by(Process.id)
                     )
                 )
             scenario = test_name.removeprefix("test_")[:60]
@@ -340,6 +362,12 @@ async def main() -> None:
     if "--only-supply" in sys.argv:  # the procure-to-deliver scenarios, on their own databases
         try:
             await record_supply(str(socket))
+        finally:
+            server.cleanup()
+        return
+    if "--only-capa" in sys.argv:  # the CAPA scenarios, on their own databases
+        try:
+            await record_supply(str(socket), CAPA_SCENARIOS, ("capa",))
         finally:
             server.cleanup()
         return
