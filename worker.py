@@ -17,6 +17,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Worker
 
+from activities.capa import CapaActivities
 from activities.change_control import ChangeControlActivities
 from activities.customer_order import CustomerOrderActivities
 from activities.human_task import HumanTaskActivities
@@ -28,6 +29,7 @@ from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
+from workflows.capa import CapaWorkflow
 from workflows.change_control import ChangeControlWorkflow
 from workflows.human_task import HumanTaskWorkflow
 from workflows.lot_expiry import LotExpiryWorkflow
@@ -45,6 +47,7 @@ WORKFLOWS: Sequence[type] = (
     ShipmentWorkflow,
     ProcureToDeliverWorkflow,
     LotExpiryWorkflow,
+    CapaWorkflow,
 )
 
 
@@ -73,6 +76,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *ShipmentActivities(session_factory).activities(),
         *CustomerOrderActivities(session_factory).activities(),
         *LotExpiryActivities(session_factory).activities(),
+        *CapaActivities(session_factory).activities(),
     ]
 
 

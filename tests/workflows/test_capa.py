@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import func, select, update
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from erp.audit import verify_chain
 from erp.change_control import ChangeRequest
@@ -22,7 +21,7 @@ from erp.seed import seed_demo
 from schemas.human_task import SignatureMeaning
 from schemas.quality import CapaRequest, CapaResult
 from tests.helpers import decide_task, eventually
-from worker import WORKFLOWS, activities_for
+from worker import build_worker
 from workflows.capa import CapaWorkflow
 
 SIGNS = {
@@ -31,17 +30,6 @@ SIGNS = {
     "close": SignatureMeaning.CLOSED,
 }
 RCA = {"method": "fishbone", "findings": "Mould insert 4 worn: wall 0.2 mm thin at the gate."}
-
-
-def build_worker(client, task_queue: str, sessions) -> Worker:  # type: ignore[no-untyped-def]
-    from activities.capa import CapaActivities
-
-    return Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[*WORKFLOWS, CapaWorkflow],
-        activities=[*activities_for(sessions), *CapaActivities(sessions).activities()],
-    )
 
 
 def request(**changes: object) -> CapaRequest:
