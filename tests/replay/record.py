@@ -276,6 +276,36 @@ CAPA_SCENARIOS = [
 ]
 
 
+# Nonconformance (--only-nonconformance): its workflow tests are the scenarios; every NC they ran
+# is saved, and for the two that start from a failed inspection, the purchase and the work order
+# too (new ids, on the path that opens an NC: the older histories keep the path that holds).
+NC_SCENARIOS = [
+    (
+        "tests.workflows.test_nonconformance",
+        "test_containment_extension_use_as_is_scrap_capa_and_closure",
+    ),
+    (
+        "tests.workflows.test_nonconformance",
+        "test_rework_through_reinspection_and_a_quarantined_lot_used_as_is",
+    ),
+    (
+        "tests.workflows.test_nonconformance",
+        "test_return_to_supplier_opens_a_scar_but_not_for_a_lot_made_in_house",
+    ),
+    ("tests.workflows.test_nonconformance", "test_shipped_product_offers_a_recall_with_its_scope"),
+]
+NC_RAISED_SCENARIOS = [
+    (
+        "tests.workflows.test_nonconformance",
+        "test_a_failed_incoming_inspection_opens_an_nc_that_holds_the_lot",
+    ),
+    (
+        "tests.workflows.test_nonconformance",
+        "test_a_device_history_record_not_acceptable_opens_an_nc_on_the_finished_lot",
+    ),
+]
+
+
 async def record_supply(
     socket: str,
     scenarios: list[tuple[str, str]] = SUPPLY_SCENARIOS,
@@ -368,6 +398,15 @@ async def main() -> None:
     if "--only-capa" in sys.argv:  # the CAPA scenarios, on their own databases
         try:
             await record_supply(str(socket), CAPA_SCENARIOS, ("capa",))
+        finally:
+            server.cleanup()
+        return
+    if "--only-nonconformance" in sys.argv:  # the NC scenarios, on their own databases
+        try:
+            await record_supply(str(socket), NC_SCENARIOS, ("nonconformance",))
+            await record_supply(
+                str(socket), NC_RAISED_SCENARIOS, ("nonconformance", "purchase", "work-order")
+            )
         finally:
             server.cleanup()
         return
