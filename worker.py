@@ -22,6 +22,7 @@ from activities.change_control import ChangeControlActivities
 from activities.customer_order import CustomerOrderActivities
 from activities.human_task import HumanTaskActivities
 from activities.lot_expiry import LotExpiryActivities
+from activities.nonconformance import NonconformanceActivities
 from activities.process import ProcessActivities
 from activities.production import WorkOrderActivities
 from activities.purchase import PurchaseActivities
@@ -33,6 +34,7 @@ from workflows.capa import CapaWorkflow
 from workflows.change_control import ChangeControlWorkflow
 from workflows.human_task import HumanTaskWorkflow
 from workflows.lot_expiry import LotExpiryWorkflow
+from workflows.nonconformance import NonconformanceWorkflow
 from workflows.procure_to_deliver import ProcureToDeliverWorkflow
 from workflows.purchase import PurchaseWorkflow
 from workflows.shipment import ShipmentWorkflow
@@ -48,6 +50,7 @@ WORKFLOWS: Sequence[type] = (
     ProcureToDeliverWorkflow,
     LotExpiryWorkflow,
     CapaWorkflow,
+    NonconformanceWorkflow,
 )
 
 
@@ -77,6 +80,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *CustomerOrderActivities(session_factory).activities(),
         *LotExpiryActivities(session_factory).activities(),
         *CapaActivities(session_factory).activities(),
+        *NonconformanceActivities(session_factory).activities(),
     ]
 
 
