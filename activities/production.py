@@ -468,24 +468,29 @@ class WorkOrderActivities:
 
     @activity.defn(name="hold_nonconforming_lot")
     async def hold_nonconforming_lot(self, data: FinishLotInput) -> None:
-        """The finished lot failed a check: ON_HOLD with the reason, the work order completed.
-        (The nonconformance process will open its NC report from here.)"""
+        """The finished lot failed a check: the work order completed, and the lot ON_HOLD with
+        the reason — unless a nonconformance was raised for it (`data.nonconformance`): then the
+        NC holds the lot and this only completes the work order."""
         key = f"{data.process_id}:lot-held"
         async with self._sessions() as session, session.begin():
             if await recorded(session, key) is not None:
                 return
             work_order = await _work_order(session, data.process_id, lock=True)
             lot = await _finished_lot(session, work_order, data.lot_number)
-            if lot.status != "ON_HOLD":
-                await change_lot_status(
-                    session,
-                    lot,
-                    "ON_HOLD",
-                    reason=data.reason,
-                    actor=data.decided_by,
-                    process_id=data.process_id,
-                )
-            await self._complete(session, work_order, data, key, "lot.held", lot)
+            if data.nonconformance is not None:
+                action = "lot.nonconformance_raised"
+            else:
+                action = "lot.held"
+                if lot.status != "ON_HOLD":
+                    await change_lot_status(
+                        session,
+                        lot,
+                        "ON_HOLD",
+                        reason=data.reason,
+                        actor=data.decided_by,
+                        process_id=data.process_id,
+                    )
+            await self._complete(session, work_order, data, key, action, lot)
 
     async def _complete(
         self,
@@ -512,7 +517,8 @@ class WorkOrderActivities:
                 "work_order": work_order.number,
                 "work_order_status": "completed",
                 "decided_at_step": data.source,
-            },
+            }
+            | ({"nonconformance": data.nonconformance} if data.nonconformance else {}),
             key=key,
         )
 

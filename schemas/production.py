@@ -183,6 +183,8 @@ class FinishLotInput(BaseModel):
     decided_by: str
     reason: str
     source: str = ""  # the step that decided: final-inspection, dhr-review, qa-release
+    # the NC raised for a nonconforming lot: it holds the lot, the work order only completes
+    nonconformance: str | None = None
 
 
 class CancelWorkOrderInput(BaseModel):

@@ -5,7 +5,8 @@ approved supplier list, certificate valid, not disqualified, the effective revis
 to a buyer) → purchase order issued through the outbox → the supplier's confirmation, ASN and the
 goods arrive as external events (update "event") → a late-delivery task at the deadline → each
 receipt a lot in QUARANTINE → incoming inspection (Z1.4 sampling plan), several side by side → QA
-release (signed) or hold → closed once everything is received and every lot released or held.
+release (signed) or hold; a failed inspection opens a nonconformance that holds the lot → closed
+once everything is received and every lot released or held.
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         SupplierCheck,
         SupplierCheckInput,
     )
+    from schemas.quality import NcSource, NonconformanceRequest, Severity
     from schemas.supply import (
         EVENTS,
         AdvanceShipNotice,
@@ -61,11 +63,13 @@ with workflow.unsafe.imports_passed_through():
         SupplierConfirmation,
     )
     from workflows.human_task import human_task
+    from workflows.nonconformance import NC_PATCH, raise_nonconformance
     from workflows.process_kit import (
         StepPolicy,
         close_task,
         decider,
         finished,
+        headline,
         refusal_of,
         register_process,
         register_then,
@@ -113,6 +117,7 @@ class PurchaseWorkflow:
         self._watcher: asyncio.Future[None] | None = None
         self._supplier_checks = 0
         self._late_tasks = 0
+        self._nonconformances = 0
         self._step_rank = -1
         self._process_writes = asyncio.Lock()  # process row updates in the order they are made
 
@@ -513,10 +518,39 @@ class PurchaseWorkflow:
             await self._set_lot(lot, "ON_HOLD", reason, decider(release), "release-refused")
 
     async def _failed_incoming_inspection(self, lot: ReceivedLot, reason: str, by: str) -> None:
-        """A lot failed incoming inspection. Until the nonconformance process (issue #5) exists
-        the lot goes ON_HOLD awaiting one; that issue replaces this method with a real NC."""
+        """A lot failed incoming inspection: a nonconformance (child `<id>.nc-<n>`, reported by
+        the inspector) contains it, and the purchase goes on with the lot counted as held; it
+        does not wait for the NC. Runs started before the NC process existed (not patched) hold
+        the lot themselves, awaiting one."""
+        if workflow.patched(NC_PATCH):
+            self._nonconformances += 1
+            await raise_nonconformance(self._nonconformances, self._nonconformance(lot, reason, by))
+            self._held.append(lot.lot_number)
+            return
         why = f"failed incoming inspection: {reason} — awaiting nonconformance"
         await self._set_lot(lot, "ON_HOLD", why, by, "inspection-failed")
+
+    def _nonconformance(self, lot: ReceivedLot, reason: str, by: str) -> NonconformanceRequest:
+        return NonconformanceRequest(
+            reporter=by,
+            source=NcSource.INCOMING,
+            severity=Severity.MAJOR,
+            title=headline(f"Lot {lot.lot_number} ({lot.part_number}) failed incoming inspection"),
+            description=headline(
+                f"Incoming inspection of lot {lot.lot_number} ({quantity_text(lot.quantity)} "
+                f"{lot.uom} {lot.part_number}, {self._number}) failed: {reason}",
+                5000,
+            ),
+            part_number=lot.part_number,
+            lots=[lot.lot_number],
+            quantity=lot.quantity if lot.quantity > 0 else None,
+            evidence=headline(
+                f"Incoming inspection by {by} ({lot.plan.basis}: {lot.plan.describe()}); "
+                f"supplier lot {lot.supplier_lot}",
+                5000,
+            ),
+            supplier_code=lot.supplier_code,
+        )
 
     async def _set_lot(
         self, lot: ReceivedLot, status: str, reason: str, by: str, step: str

@@ -4,8 +4,8 @@ register (the part's effective revision, with a BOM) → allocate materials firs
 (short: production decides retry or cancel) → production records what it made → issue, finished
 lot in QUARANTINE, genealogy and serials with UDI in one transaction (a lot refused by the database
 since allocation: production is told why, materials are allocated again) → final inspection →
-device history record review → QA release with signature → lot RELEASED. A failed check puts the
-lot ON_HOLD with the reason (`_hold_nonconforming`).
+device history record review → QA release with signature → lot RELEASED. A failed check opens a
+nonconformance that holds the lot (`_hold_nonconforming`).
 """
 
 from __future__ import annotations
@@ -42,8 +42,10 @@ with workflow.unsafe.imports_passed_through():
         RegisterWorkOrderResult,
         quantity_text,
     )
+    from schemas.quality import NcSource, NonconformanceRequest, Severity
     from schemas.supply import WorkOrderRequest, WorkOrderResult
     from workflows.human_task import human_task
+    from workflows.nonconformance import NC_PATCH, raise_nonconformance
     from workflows.process_kit import (
         StepPolicy,
         again_or_cancel,
@@ -266,8 +268,15 @@ class WorkOrderWorkflow:
     async def _hold_nonconforming(
         self, record: ProductionRecord, reason: str, by: str, source: str
     ) -> None:
-        """A finished lot failed a check: ON_HOLD with the reason. This is where the
-        nonconformance process (issue #5) opens its NC report."""
+        """A finished lot failed a check (final inspection, DHR review, QA release): a
+        nonconformance (child `<id>.nc-1`, reported by whoever failed it) contains the lot, and
+        the work order completes with the lot counted as held; it does not wait for the NC. Runs
+        started before the NC process existed (not patched) hold the lot themselves."""
+        nonconformance = None
+        if workflow.patched(NC_PATCH):
+            nonconformance = await raise_nonconformance(
+                1, self._nonconformance(record, reason, by, source)
+            )
         await run_activity(
             "hold_nonconforming_lot",
             FinishLotInput(
@@ -276,9 +285,31 @@ class WorkOrderWorkflow:
                 decided_by=by,
                 reason=reason,
                 source=source,
+                nonconformance=nonconformance,
             ),
         )
         await self._finish("on_hold", reason)
+
+    def _nonconformance(
+        self, record: ProductionRecord, reason: str, by: str, source: str
+    ) -> NonconformanceRequest:
+        assert self._registered is not None
+        part = self._registered.part_number
+        return NonconformanceRequest(
+            reporter=by,
+            source=NcSource.FINAL,
+            severity=Severity.MAJOR,
+            title=headline(f"Lot {record.lot_number} ({part}): {reason}", 120),
+            description=headline(
+                f"Lot {record.lot_number} of {self._result.number} ({quantity_text(record.quantity)}"
+                f" × {part}) stopped at {source} by {by}: {reason}",
+                5000,
+            ),
+            part_number=part,
+            lots=[record.lot_number],
+            quantity=record.quantity if record.quantity > 0 else None,
+            evidence=f"work order {self._result.number}, step {source}",
+        )
 
     async def _cancel(self, reason: str) -> None:
         await run_activity(

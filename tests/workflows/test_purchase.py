@@ -18,6 +18,7 @@ from erp.audit import verify_chain
 from erp.lots import set_lot_status
 from erp.master_data import Lot, PurchaseOrder, PurchaseOrderLine, Supplier
 from erp.models import AuditEntry, Outbox, Process, Task
+from erp.quality import Nonconformance
 from erp.seed import seed_demo
 from erp.supply import Inspection, LotStatusChange, Receipt, SupplierScorecard
 from schemas.human_task import DecisionRequest, SignatureIntent, SignatureMeaning
@@ -463,13 +464,25 @@ async def test_partial_receipts_inspection_release_and_hold(
         assert "took part in this work" in str(own.value.cause)
         await decide(env.client, f"{pid}.release-2", "carol", "release", ["qa"])
         result = await handle.result()
+        # the failed lot is contained by the nonconformance the purchase opened (it did not
+        # wait for it): po-receive.nc-1, reported by the inspector
+        held = await eventually(lambda: lot_in(sessions, one, "ON_HOLD"), what="lot held by NC")
+        async with sessions() as session:
+            nc = await session.scalar(
+                select(Nonconformance).where(Nonconformance.process_id == f"{pid}.nc-1")
+            )
+            nc_process = await session.get(Process, f"{pid}.nc-1")
     assert result.status == "received"
     assert result.lots == [one, two] and result.released_lots == [two] and result.held_lots == [one]
-    held, released = await lot(sessions, one), await lot(sessions, two)
-    assert held.status == "ON_HOLD" and held.hold_reason == (
-        "failed incoming inspection: 2 defective in a sample of 50: more than the accept number 1"
-        " (recorded as a fail although 'pass' was chosen) — awaiting nonconformance"
+    released = await lot(sessions, two)
+    assert nc is not None and nc_process is not None and nc_process.kind == "nonconformance"
+    assert (nc.source, nc.reported_by, nc.origin_process_id) == ("incoming", "heidi", pid)
+    assert nc.description.endswith(
+        "failed: 2 defective in a sample of 50: more than the accept number 1"
+        " (recorded as a fail although 'pass' was chosen)"
     )
+    assert held.hold_reason == f"{nc.number} Lot {one} (TB-0150) failed incoming inspection"
+    assert held.status_changed_by == "heidi"
     assert released.status == "RELEASED" and released.expires_on == date.fromisoformat(expiry())
     assert held.supplier_lot == "NK251120-1" and held.uom == "m"
     assert held.expires_on == date.today() - timedelta(days=5) + timedelta(days=1825)

@@ -15,6 +15,7 @@ from erp.audit import verify_chain
 from erp.lots import set_lot_status
 from erp.master_data import Item, Lot, WorkOrder
 from erp.models import AuditEntry, Process, Task
+from erp.quality import Nonconformance
 from erp.seed import seed_demo
 from erp.supply import GenealogyEdge, Inspection, InventoryMovement, LotStatusChange, SerialNumber
 from schemas.human_task import SignatureMeaning
@@ -82,6 +83,16 @@ async def lot(sessions: async_sessionmaker[AsyncSession], number: str) -> Lot:
         found = await session.scalar(select(Lot).where(Lot.lot_number == number))
         assert found is not None
         return found
+
+
+async def _lot_in(
+    sessions: async_sessionmaker[AsyncSession], number: str, status: str
+) -> Lot | None:
+    async with sessions() as session:
+        found = await session.scalar(
+            select(Lot).where(Lot.lot_number == number).execution_options(populate_existing=True)
+        )
+    return found if found is not None and found.status == status else None
 
 
 async def start(env, task_queue: str, pid: str, part: str, quantity: str) -> WorkflowHandle:  # type: ignore[no-untyped-def]
@@ -357,23 +368,34 @@ async def test_materials_short_then_retry_then_final_inspection_fails(
             reason="2 of 5 leak at the luer bond",
         )
         result: WorkOrderResult = await handle.result()
+        # the work order opened a nonconformance (wo-short.nc-1) that holds the lot; it did
+        # not wait for it
+        finished = await eventually(
+            lambda: _lot_in(sessions, result.lot_number, "ON_HOLD"), what="lot held by the NC"
+        )
 
     assert result.status == "on_hold"
     assert result.reason == "final inspection failed: 2 of 5 leak at the luer bond"
     async with sessions() as session:
-        finished = await session.scalar(select(Lot).where(Lot.lot_number == result.lot_number))
-        assert finished is not None and finished.status == "ON_HOLD"
-        assert finished.hold_reason == result.reason
+        nc = await session.scalar(
+            select(Nonconformance).where(Nonconformance.process_id == f"{pid}.nc-1")
+        )
+        assert nc is not None and (nc.source, nc.reported_by) == ("final", "heidi")
+        assert nc.origin_process_id == pid and nc.part_number == "IS-2000"
+        assert finished.hold_reason == (
+            f"{nc.number} Lot {result.lot_number} (IS-2000): {result.reason}"
+        )
         change = await session.scalar(
             select(LotStatusChange)
             .where(LotStatusChange.lot_id == finished.id)
             .order_by(LotStatusChange.id.desc())
         )
         assert change is not None
-        assert (change.to_status, change.reason, change.changed_by) == (
+        assert (change.to_status, change.reason, change.changed_by, change.process_id) == (
             "ON_HOLD",
-            result.reason,
+            finished.hold_reason,
             "heidi",
+            f"{pid}.nc-1",
         )
         inspection = await session.scalar(
             select(Inspection).where(Inspection.lot_id == finished.id)
@@ -388,7 +410,10 @@ async def test_materials_short_then_retry_then_final_inspection_fails(
         actions = list(
             await session.scalars(
                 select(AuditEntry.action)
-                .where(AuditEntry.entity_id.in_([result.number, result.lot_number]))
+                .where(
+                    AuditEntry.entity_id.in_([result.number, result.lot_number]),
+                    AuditEntry.workflow_id == pid,
+                )
                 .order_by(AuditEntry.id)
             )
         )
@@ -398,7 +423,7 @@ async def test_materials_short_then_retry_then_final_inspection_fails(
             "work_order.allocated",
             "work_order.produced",
             "lot.inspected",
-            "lot.held",
+            "lot.nonconformance_raised",
         ]
         process = await session.get(Process, pid)
         assert process is not None and (process.status, process.outcome) == ("completed", "on_hold")
