@@ -731,3 +731,50 @@ async def test_a_device_history_record_not_acceptable_opens_an_nc_on_the_finishe
         await env.client.get_workflow_handle(nc_id).cancel()
         await eventually(lambda: _nc_status(sessions, nc_id, "cancelled"), what="NC cancelled")
     assert (await lot_named(sessions, made.lot_number)).status == "ON_HOLD"
+
+
+async def test_cancellation_at_any_moment_leaves_nothing_open(dev_env, sessions, task_queue):
+    """Cancelled right after the start, while registering or containing, or once the extension
+    task is open: no task stays open, every NC registered is cancelled, its lots stay held."""
+    import asyncio
+
+    env = dev_env
+    await seed_demo(sessions)
+    pouches = await demo_lot(sessions, 7)
+    for n in range(4):
+        await new_lot(sessions, f"F-R{n}")
+        await new_lot(sessions, f"F-S{n}")
+        await made_from(sessions, f"F-R{n}", {pouches.lot_number: "10"})
+        await made_from(sessions, f"F-S{n}", {pouches.lot_number: "10"})
+    async with build_worker(env.client, task_queue, sessions):
+        for n, delay in enumerate((0.0, 0.05, 0.2, 1.0)):
+            handle = await start(
+                env, task_queue, f"nc-race-{n}-{task_queue}", nc_request([f"F-R{n}"])
+            )
+            await asyncio.sleep(delay)
+            await handle.cancel()
+            with pytest.raises(WorkflowFailureError):
+                await handle.result()
+
+        async def all_closed() -> bool:
+            async with sessions() as session:
+                open_tasks = list(
+                    await session.scalars(select(Task.workflow_id).where(Task.status == "open"))
+                )
+                statuses = list(await session.scalars(select(Nonconformance.status)))
+            return not open_tasks and all(s == "cancelled" for s in statuses)
+
+        await eventually(all_closed, what="no open task, every registered NC cancelled")
+    async with sessions() as session:
+        held = list(
+            await session.scalars(
+                select(Lot.lot_number)
+                .join(NcLotRow, NcLotRow.lot_id == Lot.id)
+                .where(Lot.status != "ON_HOLD")
+            )
+        )
+        cancelled_tasks = list(
+            await session.scalars(select(Task.step).where(Task.status == "cancelled"))
+        )
+    assert held == []  # whatever an NC contained before its cancellation stays held
+    assert "extension" in cancelled_tasks  # the last one was cancelled at its extension task
