@@ -6,9 +6,10 @@ from the same component lots → investigation (QA) → material review board di
 signed: use as is (then QA and engineering both sign; a rejection returns it to the MRB), rework,
 return to supplier (SCAR), scrap → each disposition applied to the lot and its stock → CAPA
 decision (a CAPA starts as a child that outlives the NC) → closure signed by a QA manager who did
-not report it. From the moment the lots are contained, a shipped lot — or anything made from it
-that was shipped — opens a recall decision in parallel: escalating records the scope a recall
-(issue #6) starts from. Closure waits for it.
+not report it. Once containment is settled (extension included), a shipped lot of the NC — or
+anything made from one that was shipped — opens a recall decision, in parallel with the
+investigation and the MRB: escalating records the scope a recall (issue #6) starts from. Closure
+waits for it.
 """
 
 from __future__ import annotations
