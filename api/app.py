@@ -26,7 +26,18 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ApiError
 from api.metrics import Metrics
-from api.routes import audit, auth, changes, delegations, lots, ops, processes, tasks, users
+from api.routes import (
+    audit,
+    auth,
+    changes,
+    delegations,
+    lots,
+    ops,
+    processes,
+    quality,
+    tasks,
+    users,
+)
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from ui import routes as ui_routes
@@ -88,6 +99,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         delegations.router,
         users.router,
         lots.router,
+        quality.router,
     ):
         app.include_router(router)
     app.include_router(ops.router)

@@ -31,8 +31,10 @@ KINDS_AVAILABLE = (
     "purchase",
     "work-order",
     "shipment",
+    "nonconformance",
+    "capa",
 )
-KINDS_PLANNED = ("nonconformance", "capa", "recall")
+KINDS_PLANNED = ("recall",)
 
 
 def process_id_for(kind_prefix: str, principal: Principal, key: str | None) -> str:

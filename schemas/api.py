@@ -426,3 +426,182 @@ class CustomerOut(BaseModel):
 class CustomerList(BaseModel):
     items: list[CustomerOut]
     count: int
+
+
+# ---------------------------------------------------------------- nonconformance and CAPA
+
+
+class QualityProcessOut(SupplyProcessOut):
+    """A nonconformance or CAPA just started (or started before): its NC- or CAPA-YYYY-NNNN
+    number once the process registered itself, else status "starting"."""
+
+
+class AgingBucketOut(BaseModel):
+    key: str  # the `age` filter value: 0-7, 8-30, 31-90, over-90
+    label: str
+    count: int  # open nonconformances this old (days since reported)
+
+
+class NonconformanceOut(BaseModel):
+    id: str  # process id
+    number: str  # NC-YYYY-NNNN
+    title: str
+    source: str
+    severity: str
+    status: str  # the NC's step: containment, investigation, ..., closed, cancelled
+    open: bool
+    part_number: str | None
+    quantity: Decimal | None
+    supplier_code: str | None
+    supplier_name: str | None
+    reported_by: str
+    origin_process_id: str | None
+    created_at: datetime
+    due_on: date | None
+    closed_at: datetime | None
+    days_open: int  # to today, or to the day it closed
+    aging: str | None  # the aging bucket of an open NC
+    overdue: bool  # open and past due_on
+    lot_count: int
+    capa_process_id: str | None
+    recall_requested: bool
+
+
+class NonconformanceList(BaseModel):
+    items: list[NonconformanceOut]
+    count: int
+    aging: list[AgingBucketOut]  # the open NCs the filters select, by days open
+
+
+class NcLotOut(BaseModel):
+    """A lot the NC affects (or that containment extended to by genealogy) and its disposition."""
+
+    lot_number: str
+    part_number: str
+    role: str  # affected | extended
+    status: str  # the lot's status now
+    status_before: str  # when it was contained
+    held: bool  # False: it could not be held (e.g. already shipped)
+    hold_reason: str
+    quantity: Decimal  # on hand now
+    uom: str
+    supplier_code: str | None
+    note: str
+    disposition: str | None  # use_as_is | rework | return_to_supplier | scrap
+    justification: str
+    decided_by: str | None
+    applied_at: datetime | None
+
+
+class ScarOut(BaseModel):
+    number: str
+    supplier_code: str
+    supplier_name: str
+    lot_number: str | None
+    description: str
+    status: str
+    due_on: date | None
+    opened_by: str
+    created_at: datetime
+    closed_at: datetime | None
+
+
+class CapaLinkOut(BaseModel):
+    id: str
+    number: str | None
+    title: str
+    status: str
+
+
+class NonconformanceDetail(NonconformanceOut):
+    description: str
+    evidence: str
+    investigation: str
+    lots: list[NcLotOut]
+    scars: list[ScarOut]
+    capa: CapaLinkOut | None
+    recall_scope: dict[str, Any]  # what a recall needs: shipped lots, consignees (when requested)
+    process_status: str
+    current_step: str
+    open_tasks: list[TaskOut]
+    timeline: list[AuditOut]
+    signatures: list[SignatureOut]
+
+
+class CapaOut(BaseModel):
+    id: str  # process id
+    number: str  # CAPA-YYYY-NNNN
+    title: str
+    source: str
+    owner: str
+    status: str  # root_cause, ..., closed, cancelled
+    open: bool
+    nc_process_id: str | None
+    nc_number: str | None
+    plan_round: int
+    effectiveness_wait_days: int
+    effectiveness_due_on: date | None
+    requested_by: str
+    created_at: datetime
+    closed_at: datetime | None
+    days_open: int
+    open_actions: int  # of the current plan round
+    overdue_actions: int
+
+
+class CapaList(BaseModel):
+    items: list[CapaOut]
+    count: int
+
+
+class CapaActionOut(BaseModel):
+    plan_round: int
+    seq: int
+    kind: str  # corrective | preventive
+    description: str
+    owner: str
+    due_on: date
+    status: str
+    done: bool
+    overdue: bool  # not done and past its due date
+    evidence: str
+    completed_by: str | None
+    completed_at: datetime | None
+    change_process_id: str | None  # the change request the action waits for
+    capa_id: str | None = None  # on the action board: whose action it is
+    capa_number: str | None = None
+    capa_title: str | None = None
+
+
+class CapaActionList(BaseModel):
+    items: list[CapaActionOut]
+    count: int
+
+
+class EffectivenessCheckOut(BaseModel):
+    plan_round: int
+    verifier: str
+    outcome: str  # effective | not_effective
+    evidence: str
+    reason: str = ""  # why a round was not effective
+    checked_at: datetime
+
+
+class CapaPlanRoundOut(BaseModel):
+    plan_round: int
+    current: bool
+    actions: list[CapaActionOut]
+    effectiveness: EffectivenessCheckOut | None
+
+
+class CapaDetail(CapaOut):
+    problem_statement: str
+    rca_method: str
+    rca_findings: str
+    rounds: list[CapaPlanRoundOut]
+    effectiveness_checks: list[EffectivenessCheckOut]
+    process_status: str
+    current_step: str
+    open_tasks: list[TaskOut]
+    timeline: list[AuditOut]
+    signatures: list[SignatureOut]

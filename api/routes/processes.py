@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from api import change_service, process_service, supply_service
+from api import change_service, process_service, quality_service, supply_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from erp.change_control import ChangeRequest
@@ -21,8 +21,10 @@ from schemas.api import (
     ProcessDetail,
     ProcessList,
     ProcessOut,
+    QualityProcessOut,
     SupplyProcessOut,
 )
+from schemas.quality import CapaRequest, NonconformanceRequest
 from schemas.supply import (
     EventResult,
     ProcureToDeliverRequest,
@@ -183,6 +185,76 @@ async def start_procure_to_deliver(
 ) -> SupplyProcessOut:
     """A customer order: check stock, buy what is short, make, ship, deliver."""
     return await start("procure-to-deliver", body)
+
+
+@router.post("/nonconformance", status_code=201, response_model=QualityProcessOut)
+async def start_nonconformance(
+    body: NonconformanceRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> QualityProcessOut:
+    """Report a nonconformance (any person; a system with processes:start). Lots by lot number
+    or GS1/UDI string; they are held at once (containment). Part, supplier and lots must be
+    known; part and supplier default to the lots' own when all lots agree. 201 new, 200 repeat
+    (same Idempotency-Key or external_id); the answer carries the NC number once registered."""
+    process_id, created = await quality_service.start_nonconformance(
+        session=session,
+        client=client,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    return await _quality_started(
+        response, session, sessions, "nonconformance", process_id, created
+    )
+
+
+@router.post("/capa", status_code=201, response_model=QualityProcessOut)
+async def start_capa(
+    body: CapaRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> QualityProcessOut:
+    """Start a CAPA, alone or for a nonconformance (nc_process_id: its process id or NC number);
+    qa, qa-manager, quality-director or admin, or a system with processes:start. The owner must
+    be an active person. 201 new, 200 repeat; the answer carries the CAPA number once
+    registered."""
+    process_id, created = await quality_service.start_capa(
+        session=session,
+        client=client,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    return await _quality_started(response, session, sessions, "capa", process_id, created)
+
+
+async def _quality_started(
+    response: Response,
+    session: DbSession,
+    sessions: Sessions,
+    kind: str,
+    process_id: str,
+    created: bool,
+) -> QualityProcessOut:
+    await session.rollback()  # end the read transaction before waiting for the registration
+    response.status_code = 201 if created else 200
+    collection = "nonconformances" if kind == "nonconformance" else "capas"
+    response.headers["Location"] = f"/api/v1/{collection}/{process_id}"
+    started = await supply_service.registered_process(sessions, process_id, kind, created)
+    return QualityProcessOut.model_validate(started.model_dump())
 
 
 @router.post("/{kind}", status_code=201, include_in_schema=False)
