@@ -6,6 +6,7 @@ ui/routes.py, ui/supply_views.py and ui/lot_views.py import this module; it impo
 from __future__ import annotations
 
 import hmac
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -72,6 +73,8 @@ PROCESS_PAGES = {
     "shipment": ProcessPage("/shipments", "shipment"),
     "procure-to-deliver": ProcessPage("/orders", "customer order"),
     "change-control": ProcessPage("/changes", "change request"),
+    "nonconformance": ProcessPage("/nonconformances", "nonconformance"),
+    "capa": ProcessPage("/capas", "CAPA"),
 }
 
 
@@ -168,7 +171,27 @@ def sentence(message: str | None) -> str:
     return text if text[-1] in ".!?)" else text + "."
 
 
+IDENTIFIER = re.compile(r"^[a-z][a-z0-9]*(?:_[a-z0-9]+)*$")
+
+
+def choice_label(value: object) -> str:
+    """A choice a workflow names by identifier, as a person reads it: 'return_to_supplier' →
+    'Return to supplier', 'scrap' → 'Scrap'. Anything else (IS-2000, free text) stays as is."""
+    text = str(value)
+    if not IDENTIFIER.match(text):
+        return text
+    text = text.replace("_", " ")
+    return text[:1].upper() + text[1:]
+
+
+def context_label(key: object) -> str:
+    """A task's context key: a field's name ('lot_1', mapped to its lot) reads 'Lot 1'."""
+    return choice_label(key)
+
+
 templates.env.filters.update(
+    choice_label=choice_label,
+    context_label=context_label,
     when=when,
     sentence=sentence,
     relative=relative,
