@@ -12,7 +12,8 @@ from urllib.parse import quote
 from sqlalchemy import select
 
 from erp.master_data import Lot
-from erp.models import Task
+from erp.models import Process, Task
+from erp.quality import Nonconformance
 from tests.api.test_quality_api import CAPA_A, NC_A, NC_B, NC_C, NC_D, write_quality_story
 from tests.helpers import eventually
 from tests.ui.conftest import Site, hidden_value, text_of
@@ -388,3 +389,36 @@ async def test_a_capa_started_on_the_form_asks_its_owner_for_the_root_cause(site
     assert "alice" in text_of(section(page, "tasks-h"))
     listed = (await carol.get("/capas")).text
     assert location in listed
+
+
+async def test_an_nc_raised_by_a_purchase_leads_back_to_it(site: Site):
+    async with site.sessions() as session, session.begin():
+        session.add(
+            Process(
+                id="po-qs-0001",
+                run_id="run-qs",
+                kind="purchase",
+                title="Purchase of tubing",
+                business_key="PO-2026-9101",
+                initiator="frank",
+                status="running",
+                current_step="inspection",
+            )
+        )
+        session.add(
+            Nonconformance(
+                number="NC-2026-9101",
+                process_id="po-qs-0001.nc-1",  # raised by the purchase: on its timeline
+                source="incoming",
+                severity="major",
+                title="Failed incoming inspection of R2611-00001",
+                description="7 defects in a sample of 32 (accept 1).",
+                reported_by="heidi",
+                status="investigation",
+            )
+        )
+    carol = await site.as_user("carol")
+    page = await carol.get("/nonconformances/po-qs-0001.nc-1")
+    facts = text_of(section(page.text, "facts-h"))
+    assert "Raised by PO-2026-9101 · purchase" in facts
+    assert 'href="/purchases/po-qs-0001">PO-2026-9101</a>' in page.text
