@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
     CheckConstraint,
     DateTime,
@@ -161,7 +162,8 @@ class Task(Base):
     k: Mapped[int] = mapped_column(default=1)
     stage: Mapped[int] = mapped_column(default=1)
     stage_count: Mapped[int] = mapped_column(default=1)
-    spec: Mapped[dict[str, Any]] = mapped_column(JSONB)
+    # json, not jsonb: jsonb reorders keys, and a task's context is shown in the order written
+    spec: Mapped[dict[str, Any]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), default="open")
     outcome: Mapped[str | None] = mapped_column(String(40))
     level: Mapped[int] = mapped_column(default=1)

@@ -113,3 +113,17 @@ async def test_every_activity_run_twice_writes_once(sessions):
         assert task.status == "completed" and task.outcome == "release" and task.level == 2
         assert task.candidate_groups == ["qa", "qa-manager"]
         assert (await verify_chain(session)).ok
+
+
+async def test_a_tasks_context_keeps_the_order_the_process_wrote(sessions):
+    context = {"Lot": "R2611-00012", "Part": "MT-0730", "Accept number": "0", "Checked by": "QC"}
+    spec = SPEC.model_copy(update={"context": context})
+    opened = await ActivityEnvironment().run(
+        HumanTaskActivities(sessions).open_task,
+        OpenTaskInput(
+            workflow_id=WF, run_id="r1", spec=spec, due_at=datetime.now(UTC) + timedelta(hours=1)
+        ),
+    )
+    async with sessions() as session:
+        task = await session.get(Task, opened.task_id)
+    assert task is not None and list(task.spec["context"]) == list(context)  # not sorted

@@ -94,6 +94,7 @@ async def test_find_a_lot_by_its_label_with_the_keyboard(live: Live):
         await expect(page.locator(".badges .lot-status")).to_have_text("Lot status: RELEASED")
 
         await page.goto("/lots")
+        await expect(search).to_be_focused()  # typed before the focus lands, keys are lost
         await page.keyboard.type("(01)09506000134353(10)NK-4411")  # one digit off
         await page.keyboard.press("Enter")
         await expect(page.get_by_role("alert")).to_contain_text("check digit")
