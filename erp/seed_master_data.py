@@ -513,6 +513,15 @@ CUSTOMERS: tuple[tuple[str, str, str, str, int], ...] = (
 )
 
 
+def seeded_lot_number(part_number: str, status: str, today: date) -> str:
+    """The number the seed gives the first lot of this part in this status (for demo processes
+    started on the day the demo data was loaded)."""
+    for n, spec in enumerate(LOTS, start=1):
+        if spec.part_number == part_number and spec.status == status:
+            return f"L{today - timedelta(days=spec.made_days_ago):%y%m}-{n:04d}"
+    raise LookupError(f"the seed has no {status} lot of {part_number}")
+
+
 def _dated(today: date, days_ago: int | None) -> date | None:
     return None if days_ago is None else today - timedelta(days=days_ago)
 

@@ -8,9 +8,11 @@ from decimal import Decimal
 from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from erp.seed_master_data import seeded_lot_number
 from schemas.approval import ApprovalRequestInput
 from schemas.change_control import ChangeContent, ChangeRequestInput
 from schemas.human_task import DecisionRule
+from schemas.quality import NcSource, NonconformanceRequest, Severity
 from schemas.supply import (
     ProcureToDeliverRequest,
     PurchaseLine,
@@ -132,6 +134,23 @@ def demo_supply() -> list[tuple[str, ProcureToDeliverRequest | PurchaseRequest |
     ]
 
 
+def demo_nonconformance() -> NonconformanceRequest:
+    """The drip chambers held at incoming inspection, now reported: waiting for QA to investigate."""
+    return NonconformanceRequest(
+        process_id="nc-demo-0001",
+        reporter="heidi",
+        source=NcSource.INCOMING,
+        severity=Severity.MAJOR,
+        title="Flash on the filter seat of drip chambers DC-0330",
+        description="Incoming inspection found flash on the filter seat in 3 of 80 samples; "
+        "the filter may not seat and let particles through.",
+        part_number="DC-0330",
+        lots=[seeded_lot_number("DC-0330", "ON_HOLD", date.today())],
+        evidence="Inspection record and photos IR-2026-0117",
+        supplier_code="SUP-0003",
+    )
+
+
 async def start_demo_processes(client: Client, task_queue: str) -> list[str]:
     """Start the demo processes; returns the ids started now (repeats are skipped)."""
     started: list[str] = []
@@ -141,6 +160,12 @@ async def start_demo_processes(client: Client, task_queue: str) -> list[str]:
             "ChangeControl", change, id=change.process_id, task_queue=task_queue
         )
         started.append(change.process_id)
+    except WorkflowAlreadyStartedError:
+        pass
+    nc = demo_nonconformance()
+    try:
+        await client.start_workflow("Nonconformance", nc, id=nc.process_id, task_queue=task_queue)
+        started.append(nc.process_id)
     except WorkflowAlreadyStartedError:
         pass
     for workflow_type, supply in demo_supply():

@@ -89,12 +89,14 @@ def test_make_run_starts_everything_and_stops_cleanly(run_env: dict[str, str]) -
     base = f"http://127.0.0.1:{run_env['LOTLINE_PORT']}"
     assert httpx.get(f"{base}/healthz", timeout=5).status_code == 200
     # three approvals, the demo change's triage, the approval of the purchase the demo customer
-    # order needs, the approval of the demo purchase, and the demo shipment's pick
-    wait_for_open_tasks(data_dir, 7)
+    # order needs, the approval of the demo purchase, the demo shipment's pick, and the
+    # investigation of the demo nonconformance
+    wait_for_open_tasks(data_dir, 8)
     tasks = open_tasks(data_dir)
     first = stop_runner(process, out)
     assert "demo data loaded" in first and "apr-demo-0001" in first and "cr-demo-0001" in first
     assert "co-demo-0001" in first and "po-demo-0001" in first and "sh-demo-0001" in first
+    assert "nc-demo-0001" in first
     assert not postgres_running(data_dir / "pg")
     assert not port_open("127.0.0.1", int(run_env["LOTLINE_TEMPORAL_PORT"]))
     with pytest.raises(httpx.HTTPError):
