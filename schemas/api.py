@@ -605,3 +605,165 @@ class CapaDetail(CapaOut):
     open_tasks: list[TaskOut]
     timeline: list[AuditOut]
     signatures: list[SignatureOut]
+
+
+# ---------------------------------------------------------------- recall
+
+
+class RecallProcessOut(SupplyProcessOut):
+    """A recall (or a drill) just started, or started before with the same key."""
+
+
+class RecallOut(BaseModel):
+    id: str  # process id
+    number: str  # RCL-YYYY-NNNN, DRL-YYYY-NNNN for a drill
+    drill: bool
+    status: str
+    open: bool
+    reason: str
+    source: str
+    source_reference: str
+    requested_by: str
+    classification: str | None
+    depth: str | None
+    public_warning: bool | None
+    effectiveness_level: str | None
+    scope_version: int
+    consignees: int
+    initiated_at: datetime
+    report_due_on: date | None
+    report_submitted_at: datetime | None
+    closed_at: datetime | None
+
+
+class RecallList(BaseModel):
+    items: list[RecallOut]
+    count: int
+
+
+class RecallLotOut(BaseModel):
+    lot_number: str
+    part_number: str
+    role: str  # suspect | affected
+    scope_version: int
+    status: str  # now
+    status_before: str
+    held: bool
+    quantity: Decimal
+    uom: str
+    note: str
+
+
+class RecallResponseOut(BaseModel):
+    acknowledged: bool
+    quantity_on_hand: Decimal | None
+    quantity_returned: Decimal
+    quantity_corrected: Decimal
+    note: str
+    recorded_by: str
+    received_at: datetime
+
+
+class RecallReturnOut(BaseModel):
+    lot_number: str | None
+    quantity: Decimal
+    received_by: str
+    received_at: datetime
+
+
+class RecallConsigneeOut(BaseModel):
+    code: str
+    name: str
+    scope_version: int
+    shipped_quantity: Decimal
+    shipped: list[dict[str, Any]]  # lots, serials, shipments, as the scope froze them
+    status: str  # the notice: pending, notified, responded, reconciled, escalated, …
+    notice_process_id: str | None
+    notified_at: datetime | None
+    acknowledged_at: datetime | None
+    answered: bool
+    silent_days: int | None  # days since the notice without an answer
+    quantity_on_hand: Decimal | None
+    quantity_returned: Decimal
+    quantity_corrected: Decimal
+    quantity_received_back: Decimal
+    reminders: int
+    escalated_at: datetime | None
+    reconciled_at: datetime | None
+    reconciled: bool
+    checked: bool
+    check_result: str
+    responses: list[RecallResponseOut] = []
+    returns: list[RecallReturnOut] = []
+
+
+class RecallScopeVersionOut(BaseModel):
+    version: int
+    hash: str
+    reason: str
+    created_by: str
+    created_at: datetime
+    difference: dict[str, Any]
+    lots: int
+    consignees: int
+
+
+class RecallScopeOut(BaseModel):
+    version: int
+    hash: str
+    frozen_at: datetime | None
+    lots: list[RecallLotOut]
+    versions: list[RecallScopeVersionOut]
+
+
+class RecallClockOut(BaseModel):
+    """The Part 806 report: due 10 working days after initiation."""
+
+    initiated_at: datetime
+    report_due_on: date | None
+    working_days_left: int | None  # negative once overdue
+    overdue: bool
+    submitted: bool
+    report_submitted_at: datetime | None
+    report_number: str
+
+
+class RecallEffectivenessOut(BaseModel):
+    level: str | None
+    target_percent: int | None
+    consignees: int
+    responded: int
+    responded_percent: float
+    reconciled: int
+    reconciled_percent: float
+    met: bool
+    waived_by: str | None
+
+
+class RecallDrillTimesOut(BaseModel):
+    """Seconds from initiation (what a drill is judged by)."""
+
+    time_to_scope: float | None
+    time_to_hold: float | None
+    time_to_notify: float | None
+
+
+class RecallDetail(RecallOut):
+    health_hazard: str
+    scope: RecallScopeOut
+    consignee_board: list[RecallConsigneeOut]
+    clock: RecallClockOut
+    effectiveness: RecallEffectivenessOut
+    drill_times: RecallDrillTimesOut
+    strategy_approved_at: datetime | None
+    terminated_at: datetime | None
+    process_status: str
+    current_step: str
+    open_tasks: list[TaskOut]
+    timeline: list[AuditOut]
+    signatures: list[SignatureOut]
+
+
+class RecallScopeVersionList(BaseModel):
+    items: list[RecallScopeVersionOut]
+    count: int
