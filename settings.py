@@ -33,6 +33,8 @@ class Settings:
     login_lockout_minutes: int = 15
     signature_max_failures: int = 3
     cookie_secure: bool = False
+    # whose public holidays the working-day clocks skip (the recall's 10-working-day report)
+    holidays_country: str = "US"
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -51,6 +53,7 @@ class Settings:
             signature_max_failures=int(_env("LOTLINE_SIGNATURE_MAX_FAILURES", "3") or 3),
             login_max_failures=int(_env("LOTLINE_LOGIN_MAX_FAILURES", "5") or 5),
             cookie_secure=(_env("LOTLINE_COOKIE_SECURE", "0") == "1"),
+            holidays_country=_env("LOTLINE_HOLIDAYS_COUNTRY", "US") or "US",
         )
 
     def require_database_url(self) -> str:
