@@ -35,6 +35,7 @@ from api.routes import (
     ops,
     processes,
     quality,
+    recall,
     tasks,
     users,
 )
@@ -100,6 +101,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         users.router,
         lots.router,
         quality.router,
+        recall.router,
     ):
         app.include_router(router)
     app.include_router(ops.router)

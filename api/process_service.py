@@ -33,8 +33,9 @@ KINDS_AVAILABLE = (
     "shipment",
     "nonconformance",
     "capa",
+    "recall",
 )
-KINDS_PLANNED = ("recall",)
+KINDS_PLANNED: tuple[str, ...] = ()
 
 
 def process_id_for(kind_prefix: str, principal: Principal, key: str | None) -> str:

@@ -22,6 +22,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, forbidden, not_found, unavailable
 from api.process_service import process_id_for, start_once
+from api.recall_service import RECALL_KIND, RECALL_WORKFLOW, recall_event
 from api.security import Principal
 from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
@@ -80,7 +81,7 @@ KINDS: dict[str, SupplyKind] = {
         ),
     )
 }
-KIND_OF_WORKFLOW = {k.workflow: k.name for k in KINDS.values()}
+KIND_OF_WORKFLOW = {k.workflow: k.name for k in KINDS.values()} | {RECALL_WORKFLOW: RECALL_KIND}
 REGISTRATION_WAIT = 2.0  # seconds the start answer waits for the process to register itself
 
 
@@ -247,11 +248,22 @@ async def send_event(
             raise unavailable("The workflow service (Temporal)")
         kind, status = await _process_state(sessions, client, process_id)
         known = True
-        checked = await _checked_event(kind, status, process_id, event, data, principal)
+        target = process_id
+        if kind == RECALL_KIND:  # a consignee's event goes to that consignee's notice
+            target, checked = await recall_event(
+                sessions=sessions,
+                process_id=process_id,
+                status=status,
+                event=event,
+                data=data,
+                principal=principal,
+            )
+        else:
+            checked = await _checked_event(kind, status, process_id, event, data, principal)
         update = ProcessEvent(
             event=event, event_id=event_id, sent_by=principal.username, data=checked
         )
-        return await _deliver(client, process_id, update)
+        return await _deliver(client, target, update)
     except ApiError as error:
         if error.status_code == 403 or (known and error.status_code != 503):
             await _audit_refusal(sessions, principal, process_id, event, event_id, error, source)
@@ -290,7 +302,7 @@ async def _checked_event(
     if not accepted:
         raise not_found(
             f"Event '{event}' of process {process_id}: a {kind} accepts no events;"
-            " events go to a purchase or a shipment"
+            " events go to a purchase, a shipment or a recall"
         )
     if event not in accepted:
         raise ApiError(

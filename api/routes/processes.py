@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
-from api import change_service, process_service, quality_service, supply_service
+from api import change_service, process_service, quality_service, recall_service, supply_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from erp.change_control import ChangeRequest
@@ -22,9 +22,11 @@ from schemas.api import (
     ProcessList,
     ProcessOut,
     QualityProcessOut,
+    RecallProcessOut,
     SupplyProcessOut,
 )
 from schemas.quality import CapaRequest, NonconformanceRequest
+from schemas.recall import RecallRequest
 from schemas.supply import (
     EventResult,
     ProcureToDeliverRequest,
@@ -257,6 +259,46 @@ async def _quality_started(
     return QualityProcessOut.model_validate(started.model_dump())
 
 
+@router.post("/recall", status_code=201, response_model=RecallProcessOut)
+async def start_recall(
+    body: RecallRequest,
+    response: Response,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    sessions: Sessions,
+    client: Temporal,
+    settings: AppSettings,
+    idempotency_key: IdempotencyKey = None,
+) -> RecallProcessOut:
+    """Initiate a recall, or a drill (`drill`: the same process, nothing leaves the house).
+    qa-manager, quality-director, ra or admin (a drill also qa), or a system with
+    processes:start. Suspect lots by lot number or GS1/UDI string; unknown ones are refused by
+    name (422). 201 new, 200 repeat (same Idempotency-Key or external_id); the answer carries
+    the RCL number (DRL in a drill) once registered."""
+    process_id, created = await recall_service.start_recall(
+        session=session,
+        client=client,
+        principal=principal,
+        body=body,
+        idempotency_key=idempotency_key,
+        task_queue=settings.task_queue,
+    )
+    return await recall_started(response, session, sessions, process_id, created)
+
+
+async def recall_started(
+    response: Response, session: DbSession, sessions: Sessions, process_id: str, created: bool
+) -> RecallProcessOut:
+    """The answer to a recall start: 201 or 200, Location, the number once registered."""
+    await session.rollback()  # end the read transaction before waiting for the registration
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = f"/api/v1/recalls/{process_id}"
+    started = await supply_service.registered_process(
+        sessions, process_id, recall_service.RECALL_KIND, created
+    )
+    return RecallProcessOut.model_validate(started.model_dump())
+
+
 @router.post("/{kind}", status_code=201, include_in_schema=False)
 async def start_other(kind: str, principal: CurrentPrincipal) -> None:
     if kind in process_service.KINDS_PLANNED:
@@ -334,7 +376,8 @@ async def send_event(
 ) -> EventResult:
     """An external event for a running process: a purchase accepts `supplier-confirmed`, `asn`
     and `goods-received` (whose `gs1` label fills supplier_lot and dates), a shipment
-    `delivered`. The Idempotency-Key header (or the body's event_id) names the event: sent
+    `delivered`, a recall `consignee-response` and `return-received` (with the consignee's
+    `consignee_code`; delivered to that consignee's notice). The Idempotency-Key header (or the body's event_id) names the event: sent
     again, it answers the first result with repeated=true and changes nothing."""
     return await supply_service.send_event(
         sessions=sessions,

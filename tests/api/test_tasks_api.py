@@ -300,8 +300,10 @@ async def test_inbox_filters_and_validation_errors(stack):
         "/api/v1/processes/approval", json=APPROVAL | {"approver_groups": ["nobody"]}, headers=alice
     )
     assert unknown.status_code == 422 and "unknown group(s): nobody" in unknown.json()["detail"]
-    later = await stack.http.post("/api/v1/processes/recall", json={}, headers=alice)
-    assert later.status_code == 404 and "not available in this release" in later.json()["detail"]
+    empty = await stack.http.post("/api/v1/processes/recall", json={}, headers=alice)
+    assert empty.status_code == 422 and "suspect_lots" in empty.json()["detail"]
+    other = await stack.http.post("/api/v1/processes/teleport", json={}, headers=alice)
+    assert other.status_code == 404 and "unknown process kind" in other.json()["detail"]
     missing = await stack.http.get("/api/v1/tasks/999999", headers=bob)
     assert missing.status_code == 404 and "Task 999999 was not found" in missing.json()["detail"]
 
