@@ -305,6 +305,22 @@ NC_RAISED_SCENARIOS = [
     ),
 ]
 
+# Recall notice (--only-recall-notice): its workflow tests are the scenarios; every notice saved.
+RECALL_NOTICE_SCENARIOS = [
+    (
+        "tests.workflows.test_recall_notice",
+        "test_the_notice_goes_out_the_recall_hears_and_a_response_then_returns_reconcile",
+    ),
+    (
+        "tests.workflows.test_recall_notice",
+        "test_a_silent_consignee_is_reminded_at_7_and_14_days_then_ra_keys_in_its_answer",
+    ),
+    (
+        "tests.workflows.test_recall_notice",
+        "test_a_drill_sends_nothing_an_event_closes_the_open_task_and_the_recall_ends_it",
+    ),
+]
+
 
 async def record_supply(
     socket: str,
@@ -407,6 +423,12 @@ async def main() -> None:
             await record_supply(
                 str(socket), NC_RAISED_SCENARIOS, ("nonconformance", "purchase", "work-order")
             )
+        finally:
+            server.cleanup()
+        return
+    if "--only-recall-notice" in sys.argv:  # the recall notice scenarios, on their own databases
+        try:
+            await record_supply(str(socket), RECALL_NOTICE_SCENARIOS, ("recall-notice",))
         finally:
             server.cleanup()
         return
