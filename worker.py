@@ -26,6 +26,7 @@ from activities.nonconformance import NonconformanceActivities
 from activities.process import ProcessActivities
 from activities.production import WorkOrderActivities
 from activities.purchase import PurchaseActivities
+from activities.recall_notice import RecallNoticeActivities
 from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
 from settings import Settings
@@ -37,6 +38,7 @@ from workflows.lot_expiry import LotExpiryWorkflow
 from workflows.nonconformance import NonconformanceWorkflow
 from workflows.procure_to_deliver import ProcureToDeliverWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.recall_notice import RecallNoticeWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.work_order import WorkOrderWorkflow
 
@@ -51,6 +53,7 @@ WORKFLOWS: Sequence[type] = (
     LotExpiryWorkflow,
     CapaWorkflow,
     NonconformanceWorkflow,
+    RecallNoticeWorkflow,
 )
 
 
@@ -81,6 +84,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *LotExpiryActivities(session_factory).activities(),
         *CapaActivities(session_factory).activities(),
         *NonconformanceActivities(session_factory).activities(),
+        *RecallNoticeActivities(session_factory).activities(),
     ]
 
 

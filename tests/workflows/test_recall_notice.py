@@ -17,7 +17,6 @@ from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpda
 from temporalio.exceptions import ApplicationError, CancelledError
 from temporalio.worker import Worker
 
-from activities.recall_notice import RecallNoticeActivities
 from erp.models import AuditEntry, Process, Task
 from erp.recall import RecallResponse
 from erp.seed import seed_demo
@@ -61,13 +60,12 @@ class RecallProbe:
 def notice_worker(
     client: Any, task_queue: str, sessions: async_sessionmaker[AsyncSession]
 ) -> Worker:
-    """The worker as built, with the recall notice and the probe (whether registered or not)."""
-    workflows = [*dict.fromkeys([*WORKFLOWS, RecallNoticeWorkflow, RecallProbe])]
-    activities: dict[str, Any] = {}
-    for fn in [*activities_for(sessions), *RecallNoticeActivities(sessions).activities()]:
-        activities.setdefault(fn.__temporal_activity_definition.name, fn)  # type: ignore[attr-defined]
+    """The worker as built, with the probe standing in for the recall."""
     return Worker(
-        client, task_queue=task_queue, workflows=workflows, activities=list(activities.values())
+        client,
+        task_queue=task_queue,
+        workflows=[*WORKFLOWS, RecallProbe],
+        activities=activities_for(sessions),
     )
 
 
