@@ -64,6 +64,7 @@ from schemas.recall import (
     RecallSource,
     notice_process_id,
 )
+from schemas.recall_activities import WidenScopeRequest, WidenScopeResult
 
 READ_SCOPE = "processes:read"
 START_SCOPE = "processes:start"
@@ -214,7 +215,7 @@ async def widen_scope(
     key: str,
     lot_references: list[str],
     reason: str,
-) -> dict[str, Any]:
+) -> WidenScopeResult:
     """Send the update `widen-scope` to a running recall (qa-manager or ra): more suspect lots
     (numbers or GS1 strings) and why. The recall freezes a new scope version and answers what
     it added; its refusal comes back as 409 (422 when the request is not valid)."""
@@ -230,15 +231,18 @@ async def widen_scope(
     lots = await resolved_lots(session, lot_references)
     if client is None:
         raise unavailable("The workflow service (Temporal)")
-    payload = {
-        "lot_numbers": lots,
-        "reason": reason.strip(),
-        "requested_by": principal.username,
-        "groups": sorted(principal.groups),
-    }
+    request = WidenScopeRequest(
+        lot_numbers=lots,
+        reason=reason.strip(),
+        requested_by=principal.username,
+        groups=sorted(principal.groups),
+    )
     try:
         answer = await update_when_ready(
-            client.get_workflow_handle(recall.process_id), "widen-scope", payload
+            client.get_workflow_handle(recall.process_id),
+            "widen-scope",
+            request,
+            result_type=WidenScopeResult,
         )
     except WorkflowUpdateFailedError as err:
         cause = err.cause
@@ -248,7 +252,8 @@ async def widen_scope(
         raise ApiError(409, "the recall refused to widen its scope") from None
     except RPCError:
         raise ApiError(409, f"recall {recall.number} is not running; its scope is final") from None
-    return answer if isinstance(answer, dict) else {}
+    assert isinstance(answer, WidenScopeResult)
+    return answer
 
 
 # ---------------------------------------------------------------- events

@@ -19,6 +19,7 @@ from fastapi.templating import Jinja2Templates
 
 from api.deps import DbSession
 from api.errors import ApiError
+from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
 from ui import change_views
 
@@ -75,11 +76,20 @@ PROCESS_PAGES = {
     "change-control": ProcessPage("/changes", "change request"),
     "nonconformance": ProcessPage("/nonconformances", "nonconformance"),
     "capa": ProcessPage("/capas", "CAPA"),
+    "recall": ProcessPage("/recalls", "recall"),
 }
 
 
 def process_url(kind: str | None, process_id: str) -> str:
-    """The page of a process: its own page when its kind has one, else the generic one."""
+    """The page of a process: its own page when its kind has one, else the generic one. A
+    recall's notice (`<recall id>.notice-<code>`) is shown on its recall's page."""
+    if kind == "recall-notice" and ".notice-" in process_id:
+        return _own_url("recall", process_id.rsplit(".notice-", 1)[0])
+    return _own_url(kind, process_id)
+
+
+def _own_url(kind: str | None, process_id: str) -> str:
+
     own = PROCESS_PAGES.get(kind or "")
     return f"{own.path if own else '/processes'}/{quote(process_id, safe='')}"
 
@@ -210,4 +220,5 @@ templates.env.globals.update(
     show_date=show_date,
     lot_tone=lot_tone,
     process_tone=process_tone,
+    may_start_recall=may_start_recall,
 )

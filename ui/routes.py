@@ -30,13 +30,14 @@ from erp.models import AppGroup
 from erp.queries import audit_query
 from schemas.api import ApprovalStart, DecisionIn, DelegationIn
 from schemas.human_task import DecisionRule
-from ui import change_views, lot_views, quality_views, supply_views
+from ui import change_views, lot_views, quality_views, recall_views, supply_views
 from ui.pages import HERE, LoginRequired, User, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
 router.include_router(supply_views.router)  # the procure-to-deliver pages
 router.include_router(lot_views.router)  # lots and suppliers
 router.include_router(quality_views.router)  # nonconformances and CAPAs
+router.include_router(recall_views.router)  # recalls and the trace explorer
 LOGIN_CSRF_COOKIE = "lotline_login_csrf"
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -37,7 +38,7 @@ class RecallStory:
     gs1: str  # a GS1 string of finished lot TR-F3
 
 
-def _hash(snapshot: dict[str, object]) -> str:
+def _hash(snapshot: Mapping[str, object]) -> str:
     return hashlib.sha256(json.dumps(snapshot, sort_keys=True).encode()).hexdigest()
 
 
