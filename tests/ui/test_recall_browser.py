@@ -8,8 +8,14 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import select
 
+from erp.recall import Recall
+from erp.seed import DEMO_API_KEY
+from schemas.human_task import SignatureMeaning
+from tests.activities.test_trace import Genealogy, generate_genealogy
 from tests.api.test_recall_api import RECALL_ID, write_recall_story
+from tests.helpers import decide_task, eventually
 from tests.ui.test_browser import VIEWPORTS, Live, chromium, live, log_in, tab
 from tests.ui.test_supply_browser import fits
 
@@ -83,3 +89,79 @@ async def test_recall_page_board_clock_and_gauge(live: Live, viewport: str):
             page.get_by_role("navigation", name="Main").get_by_role("link", name="Recalls").click()
         )
         await expect(page).to_have_url(f"{live.base_url}/recalls")
+
+
+# ---------------------------------------------------------------- a real recall's board
+
+
+async def _recall_row(live: Live, process_id: str) -> Recall | None:
+    async with live.sessions() as session:
+        recall = await session.scalar(select(Recall).where(Recall.process_id == process_id))
+    return recall if recall is not None and recall.notified_at is not None else None
+
+
+async def test_answers_through_the_api_change_the_consignee_board(live: Live, dev_env):
+    """A drill of tubing lot TR-T2 on the real Recall and RecallNotice workflows: hazard,
+    classification and signed strategy decided, every consignee notified; the board shows them
+    all silent, then a consignee's answer sent over REST by the customer's system appears on the
+    board (refreshed by the page itself) and moves the gauge."""
+    async with live.sessions() as session, session.begin():
+        await generate_genealogy(session, Genealogy())
+    carol = await live.token("carol")
+    started = await live.rest.post(
+        "/api/v1/processes/recall",
+        json={"suspect_lots": ["TR-T2"], "reason": "Mock recall of tubing TR-T2", "drill": True},
+        headers=carol,
+    )
+    assert started.status_code == 201, started.text
+    pid = started.json()["id"]
+    client = dev_env.client
+    await decide_task(
+        client, f"{pid}.health-hazard", "erin", "evaluated", groups=["ra"], hazard="Leak"
+    )
+    await decide_task(
+        client,
+        f"{pid}.classification-1",
+        "erin",
+        "classified",
+        groups=["ra"],
+        classification="II",
+        depth="retail",
+        public_warning="no",
+        effectiveness_level="A",
+    )
+    await decide_task(
+        client,
+        f"{pid}.strategy-1",
+        "dave",
+        "approve",
+        groups=["quality-director"],
+        sign=SignatureMeaning.APPROVED,
+    )
+    recall = await eventually(lambda: _recall_row(live, pid), timeout=60, what="notified")
+    assert recall.number.startswith("DRL-")
+    mes = {"X-API-Key": DEMO_API_KEY}
+    async with chromium() as browser, tab(browser, live, "laptop") as t:
+        page = t.page
+        await page.goto(f"/recalls/{pid}")
+        await log_in(page, "carol")
+        await expect(page).to_have_url(f"{live.base_url}/recalls/{pid}")
+        board = page.locator("#consignee-board")
+        await expect(board.locator("tbody tr")).to_have_count(4)
+        await expect(page.locator("#silent-count")).to_have_text("4 silent")
+        await expect(page.locator("#gauge-text")).to_contain_text("Responded: 0 of 4 (0 %)")
+        await t.shot("recall-board-silent")
+
+        answered = await live.rest.post(
+            f"/api/v1/processes/{pid}/events/consignee-response",
+            json={"consignee_code": "CUS-0002", "quantity_on_hand": "3", "note": "3 on the shelf"},
+            headers=mes | {"Idempotency-Key": "cus-0002-answer-1"},
+        )
+        assert answered.status_code == 200, answered.text
+        # the page refreshes its board by itself
+        await expect(page.locator("#silent-count")).to_have_text("3 silent", timeout=30_000)
+        row = page.locator("#consignee-CUS-0002")
+        await expect(row).not_to_have_class("silent")
+        await expect(row.locator("td").nth(5)).to_have_text("3")  # on hand
+        await expect(page.locator("#gauge-text")).to_contain_text("Responded: 1 of 4 (25 %)")
+        await t.shot("recall-board-answered")
