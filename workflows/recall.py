@@ -297,13 +297,13 @@ class RecallWorkflow:
     async def _reach_termination(self) -> None:
         """Sampled checks run beside; termination is asked (RA's task once effective, or the
         update), then approved: only when effective, or with effectiveness waived (signed)."""
+        self._in_effectiveness = True
         await self._set_status("effectiveness")
         sampled = await run_activity(
             "sample_effectiveness_checks", RecallInput(process_id=self._pid), SampledChecks
         )
         checks = {code: asyncio.ensure_future(self._check(code)) for code in sampled.consignees}
         self._background.extend(checks.values())
-        self._in_effectiveness = True
         attempt, note = 0, ""
         while True:
             attempt += 1

@@ -5,75 +5,38 @@ one notice per consignee, widening with a new consignee notified, termination re
 recall is effective, the Part 806 report task due at the end of the 10th working day and
 escalated after it, and a drill that holds nothing, opens no report task and reports its times.
 
-Until the notice engineer's RecallNotice workflow is registered, a same-named fake stands in for
-it: it says "notice-sent" to the recall and waits (the consignees' answers are then written to
-recall_consignee as the real notice workflow does)."""
+The notices are the real RecallNotice workflows; the consignees' answers are written to
+recall_consignee directly (what the notice workflows record; their own tests send the events)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from temporalio import workflow
-from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
-from temporalio.worker import Worker
+from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 
-from activities.recall import RecallActivities
 from erp.business_calendar import add_working_days
 from erp.models import AuditEntry, Task
 from erp.recall import Recall, RecallConsignee
 from erp.seed import seed_demo
 from schemas.human_task import SignatureMeaning
-from schemas.recall import RecallNoticeRequest, RecallRequest, RecallResult
+from schemas.recall import RecallRequest, RecallResult
 from schemas.recall_activities import TerminationRequest, WidenScopeRequest
 from tests.activities.test_nonconformance_activities import demo_lot, lot_named, ship_refusal
 from tests.activities.test_recall_activities import field_story, recall_of, recall_request
 from tests.helpers import decide_task, eventually, task_by_workflow
-from worker import WORKFLOWS, activities_for
+from worker import build_worker
 from workflows.recall import RecallWorkflow
 
 APPROVED, CLOSED = SignatureMeaning.APPROVED, SignatureMeaning.CLOSED
 
 
-@workflow.defn(name="RecallNotice")
-class FakeRecallNotice:
-    """Stands in for the notice engineer's workflow: the notice 'goes out' at once."""
-
-    @workflow.run
-    async def run(self, request: RecallNoticeRequest) -> None:
-        parent = workflow.get_external_workflow_handle(request.recall_process_id)
-        await parent.signal("notice-sent", request.consignee_code)
-        await workflow.wait_condition(lambda: False)
-
-
-@asynccontextmanager
-async def recall_worker(
-    env: Any, task_queue: str, sessions: async_sessionmaker[AsyncSession]
-) -> AsyncIterator[Worker]:
-    registered = {getattr(w, "__temporal_workflow_definition").name for w in WORKFLOWS}
-    # the fake stands in only while worker.py does not register the real RecallNotice
-    extra = [
-        w
-        for w in (RecallWorkflow, FakeRecallNotice)
-        if getattr(w, "__temporal_workflow_definition").name not in registered
-    ]
-    names = {getattr(a, "__temporal_activity_definition").name for a in activities_for(sessions)}
-    recall_activities = [
-        a
-        for a in RecallActivities(sessions).activities()
-        if getattr(a, "__temporal_activity_definition").name not in names
-    ]
-    async with Worker(
-        env.client,
-        task_queue=task_queue,
-        workflows=[*WORKFLOWS, *extra],
-        activities=[*activities_for(sessions), *recall_activities],
-    ) as worker:
-        yield worker
+def recall_worker(env: Any, task_queue: str, sessions: async_sessionmaker[AsyncSession]) -> Any:
+    """The worker as built: the recall, its notices and every activity."""
+    return build_worker(env.client, task_queue, sessions)
 
 
 async def start(env: Any, task_queue: str, pid: str, request: RecallRequest) -> WorkflowHandle:
@@ -292,6 +255,12 @@ async def test_the_report_task_is_due_at_the_end_of_the_tenth_working_day_then_e
         )
         assert escalated.candidate_groups == ["ra", "qa-manager"]
         await handle.cancel()
+        with pytest.raises(WorkflowFailureError):
+            await handle.result()
+    # cancelled: recorded so, the report task closed, what it held stays held
+    assert (await recall_of(sessions, pid)).status == "cancelled"
+    assert (await task_by_workflow(sessions, f"{pid}.report-806")).status == "cancelled"  # type: ignore[union-attr]
+    assert (await lot_named(sessions, "F-1")).status == "ON_HOLD"
 
 
 async def _at_level(sessions: async_sessionmaker[AsyncSession], wf: str, level: int) -> Task | None:
