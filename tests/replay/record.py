@@ -321,6 +321,19 @@ RECALL_NOTICE_SCENARIOS = [
     ),
 ]
 
+# Recall (--only-recall): its workflow tests are the scenarios; every recall they ran is saved.
+RECALL_SCENARIOS = [
+    ("tests.workflows.test_recall", "test_recall_from_scope_to_closure"),
+    (
+        "tests.workflows.test_recall",
+        "test_the_report_task_is_due_at_the_end_of_the_tenth_working_day_then_escalates",
+    ),
+    (
+        "tests.workflows.test_recall",
+        "test_a_drill_holds_nothing_sends_nothing_and_reports_its_times",
+    ),
+]
+
 
 async def record_supply(
     socket: str,
@@ -429,6 +442,12 @@ async def main() -> None:
     if "--only-recall-notice" in sys.argv:  # the recall notice scenarios, on their own databases
         try:
             await record_supply(str(socket), RECALL_NOTICE_SCENARIOS, ("recall-notice",))
+        finally:
+            server.cleanup()
+        return
+    if "--only-recall" in sys.argv:  # the recall scenarios, on their own databases
+        try:
+            await record_supply(str(socket), RECALL_SCENARIOS, ("recall",))
         finally:
             server.cleanup()
         return
