@@ -26,6 +26,7 @@ from activities.nonconformance import NonconformanceActivities
 from activities.process import ProcessActivities
 from activities.production import WorkOrderActivities
 from activities.purchase import PurchaseActivities
+from activities.recall import RecallActivities
 from activities.recall_notice import RecallNoticeActivities
 from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
@@ -38,6 +39,7 @@ from workflows.lot_expiry import LotExpiryWorkflow
 from workflows.nonconformance import NonconformanceWorkflow
 from workflows.procure_to_deliver import ProcureToDeliverWorkflow
 from workflows.purchase import PurchaseWorkflow
+from workflows.recall import RecallWorkflow
 from workflows.recall_notice import RecallNoticeWorkflow
 from workflows.shipment import ShipmentWorkflow
 from workflows.work_order import WorkOrderWorkflow
@@ -54,6 +56,7 @@ WORKFLOWS: Sequence[type] = (
     CapaWorkflow,
     NonconformanceWorkflow,
     RecallNoticeWorkflow,
+    RecallWorkflow,
 )
 
 
@@ -85,6 +88,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *CapaActivities(session_factory).activities(),
         *NonconformanceActivities(session_factory).activities(),
         *RecallNoticeActivities(session_factory).activities(),
+        *RecallActivities(session_factory, Settings.from_env().holidays_country).activities(),
     ]
 
 
