@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response
+from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import recall_service
@@ -15,6 +16,7 @@ from api.routes.processes import recall_started
 from api.security import Principal
 from erp.recall_report import build_recall_report
 from schemas.api import RecallDetail, RecallList, RecallProcessOut, RecallScopeVersionList
+from schemas.recall_activities import WidenScopeResult
 
 router = APIRouter(prefix="/api/v1", tags=["recall"])
 
@@ -68,6 +70,28 @@ async def get_scope_versions(
         session=session, principal=principal, key=key
     )
     return RecallScopeVersionList(items=items, count=len(items))
+
+
+class WidenScopeIn(BaseModel):
+    lots: Annotated[list[str], Field(min_length=1, max_length=200)]  # lot numbers or GS1
+    reason: Annotated[str, Field(min_length=5, max_length=5000)]
+
+
+@router.post("/recalls/{key}/widen-scope", response_model=WidenScopeResult)
+async def widen_scope(
+    key: Key, body: WidenScopeIn, principal: CurrentPrincipal, session: DbSession, client: Temporal
+) -> WidenScopeResult:
+    """Widen a running recall's scope with more suspect lots (a person in qa-manager or ra): a
+    new frozen version with its hash and the difference; new stock held, new consignees
+    notified. 409 once termination has been asked for, or when the recall has ended."""
+    return await recall_service.widen_scope(
+        session=session,
+        client=client,
+        principal=principal,
+        key=key,
+        lot_references=body.lots,
+        reason=body.reason,
+    )
 
 
 @router.get(

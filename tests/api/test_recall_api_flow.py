@@ -189,7 +189,24 @@ async def test_recall_from_scope_to_reconciled_answers_and_report(stack):
             return rows if rows and all(r.reconciled_at is not None for r in rows) else None
 
     rows = await eventually(reconciled, timeout=60, what="every consignee reconciled")
-    assert len(rows) == 3
+    assert len(rows) == 3  # (before widening)
+    # widened: the other tubing lot reaches the fourth consignee; a new version, the difference
+    erin = await stack.token("erin")
+    widened = await stack.http.post(
+        f"/api/v1/recalls/{recall}/widen-scope",
+        json={"lots": ["T-2"], "reason": "Same extrusion run as T-1"},
+        headers=erin,
+    )
+    assert widened.status_code == 200, widened.text
+    assert widened.json()["version"] == 2 and widened.json()["consignees_added"] == ["CUS-0004"]
+    refused = await stack.http.post(
+        f"/api/v1/recalls/{recall}/widen-scope",
+        json={"lots": ["T-2"], "reason": "again"},
+        headers=await stack.token("frank"),
+    )
+    assert refused.status_code == 403
+    versions = await stack.http.get(f"/api/v1/recalls/{recall}/scope-versions", headers=carol)
+    assert [v["version"] for v in versions.json()["items"]] == [1, 2]
     report = await stack.http.get(f"/api/v1/recalls/{recall}/report.pdf", headers=carol)
     assert report.status_code == 200 and report.content.startswith(b"%PDF")
     assert report.headers["content-type"].startswith("application/pdf")
