@@ -21,13 +21,13 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import audit
-from activities.process import mirror_status
 from activities.records import (
     change_lot_status,
     next_number,
     recorded,
     recorded_answer,
     required_process_record,
+    set_record_status,
     write_moving_lots,
 )
 from erp.audit import already_recorded
@@ -413,38 +413,17 @@ class NonconformanceActivities:
     async def set_nonconformance_status(self, data: SetNcStatusInput) -> None:
         """The NC's status (containment, investigation, disposition, capa_decision, closure,
         closed, cancelled), mirrored on its process row."""
-        key = f"{data.process_id}:status:{data.seq}"
         async with self._sessions() as session, session.begin():
-            if await already_recorded(session, key):
-                return
-            nc = await session.scalar(
-                select(Nonconformance).filter_by(process_id=data.process_id).with_for_update()
-            )
-            if nc is None:  # cancelled before it was registered
-                return
-            before = nc.status
-            nc.status = data.status
-            now = await database_now(session)
-            if data.status in TERMINAL:
-                nc.closed_at = now
-            await mirror_status(
+            await set_record_status(
                 session,
-                data.process_id,
-                step=data.status,
-                ended=TERMINAL.get(data.status),
-                outcome=data.status,
-                at=now,
-            )
-            await audit(
-                session,
-                actor=data.actor,
-                action=f"nonconformance.{data.status}",
+                Nonconformance,
                 entity_type="nonconformance",
-                entity_id=nc.number,
-                key=key,
+                terminal=TERMINAL,
+                process_id=data.process_id,
+                seq=data.seq,
+                status=data.status,
+                actor=data.actor,
                 reason=data.reason,
-                before={"status": before},
-                after={"status": data.status},
             )
 
     @activity.defn(name="record_investigation")

@@ -22,12 +22,12 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import audit
-from activities.process import mirror_status
 from activities.records import (
     change_lot_status,
     next_number,
     recorded_answer,
     required_process_record,
+    set_record_status,
 )
 from erp.audit import already_recorded
 from erp.business_calendar import add_working_days
@@ -772,36 +772,15 @@ class RecallActivities:
     @activity.defn(name="set_recall_status")
     async def set_recall_status(self, data: SetRecallStatusInput) -> None:
         """The recall's status, mirrored on its process row (closed: closed_at)."""
-        key = f"{data.process_id}:status:{data.seq}"
         async with self._sessions() as session, session.begin():
-            if await already_recorded(session, key):
-                return
-            recall = await session.scalar(
-                select(Recall).filter_by(process_id=data.process_id).with_for_update()
-            )
-            if recall is None:  # cancelled before it was registered
-                return
-            before = recall.status
-            recall.status = data.status
-            now = await database_now(session)
-            if data.status in TERMINAL:
-                recall.closed_at = now
-            await mirror_status(
+            await set_record_status(
                 session,
-                data.process_id,
-                step=data.status,
-                ended=TERMINAL.get(data.status),
-                outcome=data.status,
-                at=now,
-            )
-            await audit(
-                session,
-                actor=data.actor,
-                action=f"recall.{data.status}",
+                Recall,
                 entity_type="recall",
-                entity_id=recall.number,
-                key=key,
+                terminal=TERMINAL,
+                process_id=data.process_id,
+                seq=data.seq,
+                status=data.status,
+                actor=data.actor,
                 reason=data.reason,
-                before={"status": before},
-                after={"status": data.status},
             )

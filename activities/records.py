@@ -1,21 +1,25 @@
 """What the activities of the supply processes do alike, written once.
 
 A process's own record (its purchase order, work order, shipment or customer order), found by the
-process id; the next business number; what an audited write answered before a retry; a lot change
+process id, and its status (a nonconformance's, a recall's) set, mirrored and audited; the next
+business number; what an audited write answered before a retry; a lot change
 the database refuses, turned into the non-retryable LotRefused error a workflow shows a person;
 and the one transaction that moves lots, rolled back and audited as refused when a lot is refused.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
 from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
+from activities.audit_context import audit
+from activities.process import mirror_status
 from erp.audit import already_recorded
 from erp.db import database_now
 from erp.lots import LotRefused, Pick, set_lot_status
@@ -50,6 +54,56 @@ async def required_process_record(
     if record is None:
         raise ApplicationError(f"no {what} for process {process_id}", non_retryable=True)
     return record
+
+
+class StatusRecord(Protocol):
+    """A process's record that carries its own status (a nonconformance, a recall)."""
+
+    number: str
+    status: str
+    closed_at: datetime | None
+
+
+async def set_record_status(
+    session: AsyncSession,
+    model: type[StatusRecord],
+    *,
+    entity_type: str,
+    terminal: Mapping[str, str],
+    process_id: str,
+    seq: int,
+    status: str,
+    actor: str,
+    reason: str,
+) -> None:
+    """A process record's status (a terminal one: closed_at), mirrored on its process row and
+    audited as `<entity_type>.<status>`; nothing when the record is not registered (cancelled
+    before it was) or the change is already written."""
+    key = f"{process_id}:status:{seq}"
+    if await already_recorded(session, key):
+        return
+    record = await process_record(session, model, process_id, lock=True)
+    if record is None:  # cancelled before it was registered
+        return
+    before = record.status
+    record.status = status
+    now = await database_now(session)
+    if status in terminal:
+        record.closed_at = now
+    await mirror_status(
+        session, process_id, step=status, ended=terminal.get(status), outcome=status, at=now
+    )
+    await audit(
+        session,
+        actor=actor,
+        action=f"{entity_type}.{status}",
+        entity_type=entity_type,
+        entity_id=record.number,
+        key=key,
+        reason=reason,
+        before={"status": before},
+        after={"status": status},
+    )
 
 
 async def find_customer_order(session: AsyncSession, reference: str | None) -> CustomerOrder | None:
