@@ -5,8 +5,9 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
@@ -19,7 +20,7 @@ from api.task_service import audit_out, task_out
 from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppGroup, AppUser, Process, Task
-from erp.queries import process_signatures, process_timeline
+from erp.queries import escape_like, process_signatures, process_timeline
 from schemas.api import ApprovalStart, ProcessDetail, ProcessOut, SignatureOut
 from schemas.approval import ApprovalRequestInput
 from schemas.change_control import WithdrawRequest
@@ -155,6 +156,44 @@ async def process_detail(
         timeline=[audit_out(a) for a in timeline],
         signatures=[SignatureOut.model_validate(s, from_attributes=True) for s in signatures],
     )
+
+
+async def process_facts(session: AsyncSession, process_id: str) -> dict[str, Any]:
+    """A process's open tasks (its own and its children's), timeline and signatures, as the
+    fields of a detail model."""
+    tasks = await session.scalars(
+        select(Task)
+        .where(
+            or_(
+                Task.process_id == process_id,
+                Task.process_id.like(escape_like(process_id) + ".%", escape="\\"),
+            ),
+            Task.status == "open",
+        )
+        .order_by(Task.id)
+    )
+    return {
+        "open_tasks": [task_out(t) for t in tasks],
+        "timeline": [audit_out(a) for a in await process_timeline(session, process_id)],
+        "signatures": [
+            SignatureOut.model_validate(s, from_attributes=True)
+            for s in await process_signatures(session, process_id)
+        ],
+    }
+
+
+async def not_registered(session: AsyncSession, key: str, what: str) -> ApiError:
+    """404 for a record not found, saying so when its process exists but has not written the
+    record yet."""
+    process = await session.get(Process, key)
+    if process is not None:
+        return ApiError(
+            404,
+            f"{what} {key} is being registered ({process.status}, step "
+            f"{process.current_step or 'starting'}); ask again in a moment",
+            headers={"Retry-After": "2"},
+        )
+    return not_found(f"{what} {key}")
 
 
 async def _workflow_exists(client: Client, process_id: str) -> bool:

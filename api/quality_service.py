@@ -15,13 +15,12 @@ from sqlalchemy import Date, Select, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, forbidden, not_found, unavailable
-from api.process_service import process_id_for, start_once
+from api.errors import ApiError, forbidden, unavailable
+from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
-from api.task_service import audit_out, task_out
 from erp.gs1 import Gs1Error
 from erp.master_data import Item, Lot, Supplier
-from erp.models import AppUser, Process, Task
+from erp.models import AppUser, Process
 from erp.quality import (
     Capa,
     CapaAction,
@@ -30,7 +29,6 @@ from erp.quality import (
     Nonconformance,
     Scar,
 )
-from erp.queries import escape_like, process_signatures, process_timeline
 from erp.trace import AmbiguousLotReference, LotNotFound, resolve_lot_reference
 from schemas.api import (
     AgingBucketOut,
@@ -44,7 +42,6 @@ from schemas.api import (
     NonconformanceDetail,
     NonconformanceOut,
     ScarOut,
-    SignatureOut,
 )
 from schemas.quality import CapaRequest, NcSource, NonconformanceRequest, Severity
 
@@ -420,7 +417,7 @@ async def nonconformance_detail(
     key = key.strip()[:200]
     nc = await find_nonconformance(session, key)
     if nc is None:
-        raise await _not_registered(session, key, "Nonconformance")
+        raise await not_registered(session, key, "Nonconformance")
     supplier = await session.get(Supplier, nc.supplier_id) if nc.supplier_id else None
     lots = await nc_lots(session, nc)
     process = await session.get(Process, nc.process_id)
@@ -441,44 +438,8 @@ async def nonconformance_detail(
         recall_scope=nc.recall_scope or {},
         process_status=process.status if process else "starting",
         current_step=process.current_step if process else "",
-        **await _process_facts(session, nc.process_id),
+        **await process_facts(session, nc.process_id),
     )
-
-
-async def _not_registered(session: AsyncSession, key: str, what: str) -> ApiError:
-    """404, saying so when the process exists but has not written its record yet."""
-    process = await session.get(Process, key)
-    if process is not None:
-        return ApiError(
-            404,
-            f"{what} {key} is being registered ({process.status}, step "
-            f"{process.current_step or 'starting'}); ask again in a moment",
-            headers={"Retry-After": "2"},
-        )
-    return not_found(f"{what} {key}")
-
-
-async def _process_facts(session: AsyncSession, process_id: str) -> dict[str, Any]:
-    """Open tasks (of the process and its children), timeline and signatures."""
-    tasks = await session.scalars(
-        select(Task)
-        .where(
-            or_(
-                Task.process_id == process_id,
-                Task.process_id.like(escape_like(process_id) + ".%", escape="\\"),
-            ),
-            Task.status == "open",
-        )
-        .order_by(Task.id)
-    )
-    return {
-        "open_tasks": [task_out(t) for t in tasks],
-        "timeline": [audit_out(a) for a in await process_timeline(session, process_id)],
-        "signatures": [
-            SignatureOut.model_validate(s, from_attributes=True)
-            for s in await process_signatures(session, process_id)
-        ],
-    }
 
 
 async def nc_lots(session: AsyncSession, nc: Nonconformance) -> list[NcLotOut]:
@@ -691,7 +652,7 @@ async def capa_detail(*, session: AsyncSession, principal: Principal, key: str) 
     key = key.strip()[:200]
     capa = await find_capa(session, key)
     if capa is None:
-        raise await _not_registered(session, key, "CAPA")
+        raise await not_registered(session, key, "CAPA")
     today = await _today(session)
     actions = list(
         await session.scalars(
@@ -720,7 +681,7 @@ async def capa_detail(*, session: AsyncSession, principal: Principal, key: str) 
         effectiveness_checks=[_check_out(c) for c in checks],
         process_status=process.status if process else "starting",
         current_step=process.current_step if process else "",
-        **await _process_facts(session, capa.process_id),
+        **await process_facts(session, capa.process_id),
     )
 
 

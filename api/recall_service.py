@@ -20,16 +20,14 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
 from api.errors import ApiError, forbidden, not_found, unavailable
-from api.process_service import process_id_for, start_once
+from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
-from api.task_service import audit_out, task_out
 from api.workflow_updates import update_when_ready
 from erp.business_calendar import is_working_day
 from erp.gs1 import Gs1Error
 from erp.master_data import Lot
-from erp.models import Process, Task
+from erp.models import Process
 from erp.quality import Nonconformance
-from erp.queries import escape_like, process_signatures, process_timeline
 from erp.recall import (
     EFFECTIVENESS_TARGETS,
     Recall,
@@ -53,7 +51,6 @@ from schemas.api import (
     RecallReturnOut,
     RecallScopeOut,
     RecallScopeVersionOut,
-    SignatureOut,
 )
 from schemas.recall import (
     RECALL_EVENT_GROUPS,
@@ -225,7 +222,7 @@ async def widen_scope(
         )
     recall = await find_recall(session, key.strip()[:200])
     if recall is None:
-        raise await _not_registered(session, key.strip()[:200])
+        raise await not_registered(session, key.strip()[:200], "Recall")
     if len(reason.strip()) < 5:
         raise ApiError(422, "reason: say why the scope is widened (at least 5 characters)")
     lots = await resolved_lots(session, lot_references)
@@ -412,18 +409,6 @@ def recall_out(recall: Recall, consignees: int) -> RecallOut:
     )
 
 
-async def _not_registered(session: AsyncSession, key: str) -> ApiError:
-    process = await session.get(Process, key)
-    if process is not None:
-        return ApiError(
-            404,
-            f"Recall {key} is being registered ({process.status}, step "
-            f"{process.current_step or 'starting'}); ask again in a moment",
-            headers={"Retry-After": "2"},
-        )
-    return not_found(f"Recall {key}")
-
-
 async def recall_detail(
     *, session: AsyncSession, principal: Principal, key: str, holidays_country: str
 ) -> RecallDetail:
@@ -434,7 +419,7 @@ async def recall_detail(
     key = key.strip()[:200]
     recall = await find_recall(session, key)
     if recall is None:
-        raise await _not_registered(session, key)
+        raise await not_registered(session, key, "Recall")
     today = await _today(session)
     board = await consignee_board(session, recall, today=today)
     process = await session.get(Process, recall.process_id)
@@ -450,7 +435,7 @@ async def recall_detail(
         terminated_at=recall.terminated_at,
         process_status=process.status if process else "starting",
         current_step=process.current_step if process else "",
-        **await _process_facts(session, recall.process_id),
+        **await process_facts(session, recall.process_id),
     )
 
 
@@ -458,28 +443,6 @@ async def _today(session: AsyncSession) -> date:
     now = await session.scalar(select(func.now()))
     assert isinstance(now, datetime)
     return now.astimezone(UTC).date()
-
-
-async def _process_facts(session: AsyncSession, process_id: str) -> dict[str, Any]:
-    tasks = await session.scalars(
-        select(Task)
-        .where(
-            or_(
-                Task.process_id == process_id,
-                Task.process_id.like(escape_like(process_id) + ".%", escape="\\"),
-            ),
-            Task.status == "open",
-        )
-        .order_by(Task.id)
-    )
-    return {
-        "open_tasks": [task_out(t) for t in tasks],
-        "timeline": [audit_out(a) for a in await process_timeline(session, process_id)],
-        "signatures": [
-            SignatureOut.model_validate(s, from_attributes=True)
-            for s in await process_signatures(session, process_id)
-        ],
-    }
 
 
 async def scope_versions(session: AsyncSession, recall: Recall) -> list[RecallScopeVersionOut]:
@@ -696,7 +659,7 @@ async def recall_scope_versions(
     principal.require(READ_SCOPE)
     recall = await find_recall(session, key.strip()[:200])
     if recall is None:
-        raise await _not_registered(session, key.strip()[:200])
+        raise await not_registered(session, key.strip()[:200], "Recall")
     return await scope_versions(session, recall)
 
 
