@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import hmac
 import re
+import secrets
+from collections.abc import Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -57,6 +59,16 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("user", getattr(request.state, "principal", None))
     context.setdefault("now", datetime.now(UTC))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
+
+
+def fresh_form_key() -> dict[str, str]:
+    """A key per form shown: posting the same form twice starts one process, not two."""
+    return {"form_key": secrets.token_urlsafe(18)}
+
+
+def form_values(form: Mapping[str, str] | None) -> dict[str, str]:
+    """What a start form shows: what was typed with its key kept, or a fresh key on a new form."""
+    return dict(form or {}) | ({} if form and form.get("form_key") else fresh_form_key())
 
 
 # ---------------------------------------------------------------- where things have their page

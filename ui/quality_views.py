@@ -8,7 +8,6 @@ API uses, and the pages show the same read models the API answers."""
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +28,7 @@ from erp.models import AppUser, Process
 from schemas.api import CapaActionOut, CapaDetail, NonconformanceDetail
 from schemas.quality import CapaRequest, NcSource, NonconformanceRequest, Severity
 from ui import pages
-from ui.pages import User, check_csrf, process_url
+from ui.pages import User, check_csrf, form_values, fresh_form_key, process_url
 from ui.supply_views import form_problem, process_view
 
 router = APIRouter(include_in_schema=False)
@@ -98,11 +97,6 @@ def render(request: Request, name: str, status_code: int = 200, **context: Any) 
     context.setdefault("capa_sources", CAPA_SOURCES)
     context.setdefault("may_start_capa", may_start_capa)
     return pages.render(request, name, status_code, **context)
-
-
-def _fresh_key() -> dict[str, str]:
-    """A key per form shown: posting the same form twice starts one process, not two."""
-    return {"form_key": secrets.token_urlsafe(18)}
 
 
 def _kept(form: Mapping[str, Any]) -> dict[str, str]:
@@ -190,7 +184,7 @@ async def _nc_form(
         request,
         "quality_nc_new.html",
         status_code,
-        form=dict(form or {}) | ({} if form and form.get("form_key") else _fresh_key()),
+        form=form_values(form),
         error=error,
         parts=parts.all(),
         suppliers=(await session.scalars(select(Supplier).order_by(Supplier.code))).all(),
@@ -205,7 +199,7 @@ async def new_nonconformance(
 ) -> Response:
     """Anyone may report a nonconformance; a lot page can link here with its lot filled in."""
     user.require("processes:start")
-    form = _fresh_key() | {"lots": lot.strip()[:200], "part_number": part.strip()[:40]}
+    form = fresh_form_key() | {"lots": lot.strip()[:200], "part_number": part.strip()[:40]}
     return await _nc_form(request, session, form=form)
 
 
@@ -432,7 +426,7 @@ async def _capa_form(
         request,
         "quality_capa_new.html",
         status_code,
-        form=dict(form or {}) | ({} if form and form.get("form_key") else _fresh_key()),
+        form=form_values(form),
         error=error,
         refused=refused,
         owners=await _people(session),
@@ -446,7 +440,7 @@ async def new_capa(request: Request, user: User, session: DbSession, nc: str = "
     if not may_start_capa(user):
         refused = f"starting a CAPA needs one of the groups {', '.join(CAPA_STARTERS)}"
         return await _capa_form(request, session, status_code=403, refused=refused)
-    form = _fresh_key() | {"owner": user.username, "effectiveness_wait_days": "90"}
+    form = fresh_form_key() | {"owner": user.username, "effectiveness_wait_days": "90"}
     found = await quality_service.find_nonconformance(session, nc.strip()[:200]) if nc else None
     if found is not None:
         form |= {

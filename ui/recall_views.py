@@ -9,7 +9,6 @@ Thin like the rest of the UI: it calls api/recall_service.py, the service the RE
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -30,7 +29,7 @@ from schemas.api import RecallDetail
 from schemas.recall import RecallRequest, RecallSource
 from schemas.supply import TraceLot, TraceResult, TraceShipment
 from ui import pages
-from ui.pages import User, check_csrf, process_url
+from ui.pages import User, check_csrf, form_values, fresh_form_key, process_url
 from ui.supply_views import form_problem, process_view
 
 router = APIRouter(include_in_schema=False)
@@ -192,10 +191,6 @@ async def recalls(
 # ---------------------------------------------------------------- start a recall or a drill
 
 
-def _fresh_key() -> dict[str, str]:
-    return {"form_key": secrets.token_urlsafe(18)}
-
-
 async def _recall_form(
     request: Request,
     *,
@@ -208,7 +203,7 @@ async def _recall_form(
         request,
         "recall_new.html",
         status_code,
-        form=dict(form or {}) | ({} if form and form.get("form_key") else _fresh_key()),
+        form=form_values(form),
         error=error,
         refused=refused,
         sources=SOURCE_LABELS,
@@ -224,7 +219,7 @@ async def new_recall(request: Request, user: User, lot: str = "", drill: str = "
             recall_service.RECALL_STARTERS
         )
         return await _recall_form(request, status_code=403, refused=refused)
-    form = _fresh_key() | {"suspect_lots": lot.strip()[:300], "drill": "on" if drill else ""}
+    form = fresh_form_key() | {"suspect_lots": lot.strip()[:300], "drill": "on" if drill else ""}
     if not recall_service.may_start_recall(user):
         form["drill"] = "on"  # QA rehearses; only a recall's owners start a real one
     return await _recall_form(request, form=form)

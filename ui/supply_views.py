@@ -62,7 +62,7 @@ from schemas.supply import (
 from ui import pages
 from ui.change_views import Event, show, timeline
 from ui.lot_views import first_serials, inspections_of
-from ui.pages import PROCESS_PAGES, User, check_csrf, process_url
+from ui.pages import PROCESS_PAGES, User, check_csrf, form_values, process_url
 
 router = APIRouter(include_in_schema=False)
 
@@ -224,17 +224,12 @@ async def _start_form(
         "supply_new.html",
         status_code,
         k=kind,
-        form=dict(form or {}) | ({} if form and form.get("form_key") else _fresh_key()),
+        form=form_values(form),
         error=error,
         choices=await _choices(session),
         line_rows=range(1, LINE_ROWS + 1),
         today=datetime.now(UTC).date().isoformat(),
     )
-
-
-def _fresh_key() -> dict[str, str]:
-    """A key per form shown: posting the same form twice starts one process, not two."""
-    return {"form_key": secrets.token_urlsafe(18)}
 
 
 async def _new_process(
