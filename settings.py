@@ -11,6 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
+def _check_holidays_country(country: str) -> None:
+    from erp.business_calendar import UnknownCountry, check_country
+
+    try:
+        check_country(country)
+    except UnknownCountry as err:
+        raise SystemExit(f"LOTLINE_HOLIDAYS_COUNTRY: {err}") from None
+
+
 def _env(name: str, default: str | None = None) -> str | None:
     value = os.environ.get(name)
     return value if value not in (None, "") else default
@@ -39,7 +48,7 @@ class Settings:
 
     @classmethod
     def from_env(cls) -> Settings:
-        return cls(
+        settings = cls(
             database_url=_env("DATABASE_URL"),
             temporal_address=_env("TEMPORAL_ADDRESS"),
             temporal_namespace=_env("TEMPORAL_NAMESPACE", "default") or "default",
@@ -55,6 +64,8 @@ class Settings:
             cookie_secure=(_env("LOTLINE_COOKIE_SECURE", "0") == "1"),
             holidays_country=_env("LOTLINE_HOLIDAYS_COUNTRY", "US") or "US",
         )
+        _check_holidays_country(settings.holidays_country)
+        return settings
 
     def require_database_url(self) -> str:
         if not self.database_url:

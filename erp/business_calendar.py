@@ -12,11 +12,24 @@ import holidays
 SATURDAY = 5
 
 
+class UnknownCountry(ValueError):
+    """The `holidays` package has no calendar for this country code."""
+
+
 @lru_cache(maxsize=32)
 def _holidays(country: str) -> holidays.HolidayBase:
-    """The country's holidays (any year asked for is filled in as it is asked; an unknown
-    country code raises NotImplementedError)."""
+    """The country's holidays (any year asked for is filled in as it is asked)."""
+    if country not in holidays.list_supported_countries():
+        raise UnknownCountry(
+            f"{country!r} is not a country code the holidays calendar knows; "
+            "use an ISO 3166 code such as US, DE or CN"
+        )
     return holidays.country_holidays(country)
+
+
+def check_country(country: str) -> None:
+    """Refuse an unknown country code now, not when a clock first counts working days."""
+    _holidays(country)
 
 
 def is_working_day(day: date, country: str) -> bool:

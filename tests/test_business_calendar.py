@@ -6,7 +6,8 @@ from datetime import date
 
 import pytest
 
-from erp.business_calendar import add_working_days, is_working_day
+from erp.business_calendar import UnknownCountry, add_working_days, is_working_day
+from settings import Settings
 
 
 def test_weekends_are_skipped():
@@ -38,5 +39,13 @@ def test_start_on_a_non_working_day_and_zero_days():
 def test_negative_days_and_unknown_countries_are_refused():
     with pytest.raises(ValueError):
         add_working_days(date(2026, 3, 6), -1, "US")
-    with pytest.raises(NotImplementedError):
+    with pytest.raises(UnknownCountry, match="'XX' is not a country code"):
         add_working_days(date(2026, 3, 6), 1, "XX")
+
+
+def test_settings_refuse_an_unknown_holidays_country(monkeypatch):
+    monkeypatch.setenv("LOTLINE_HOLIDAYS_COUNTRY", "XX")
+    with pytest.raises(SystemExit, match="LOTLINE_HOLIDAYS_COUNTRY"):
+        Settings.from_env()
+    monkeypatch.setenv("LOTLINE_HOLIDAYS_COUNTRY", "DE")
+    assert Settings.from_env().holidays_country == "DE"
