@@ -24,8 +24,10 @@ from ui import pages
 
 def rows(html: str, heading_id: str) -> list[str]:
     """The text of each body row of the table in the card whose heading has this id."""
-    tbody = re.findall(r"<tbody>.*?</tbody>", section(html, heading_id), re.S)[0]
-    return [text_of(row) for row in re.findall(r"<tr\b.*?</tr>", tbody, re.S)]
+    bodies = re.findall(r"<tbody>.*?</tbody>", section(html, heading_id), re.S)
+    if not bodies:  # the card says there is nothing yet (e.g. the NC is still registering)
+        return []
+    return [text_of(row) for row in re.findall(r"<tr\b.*?</tr>", bodies[0], re.S)]
 
 
 def alert(html: str) -> str:
