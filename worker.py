@@ -15,12 +15,13 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Interceptor, Worker
 
 from activities.capa import CapaActivities
 from activities.change_control import ChangeControlActivities
 from activities.customer_order import CustomerOrderActivities
 from activities.human_task import HumanTaskActivities
+from activities.liveness import LivenessInterceptor
 from activities.lot_expiry import LotExpiryActivities
 from activities.nonconformance import NonconformanceActivities
 from activities.process import ProcessActivities
@@ -93,13 +94,20 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
 
 
 def build_worker(
-    client: Client, task_queue: str, session_factory: async_sessionmaker[AsyncSession]
+    client: Client,
+    task_queue: str,
+    session_factory: async_sessionmaker[AsyncSession],
+    *,
+    interceptors: Sequence[Interceptor] = (),
 ) -> Worker:
+    """The worker of every Lotline workflow and activity; `interceptors` come after ours."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=activities_for(session_factory),
+        # a killed worker's activities are retried within seconds (activities/liveness.py)
+        interceptors=[LivenessInterceptor(), *interceptors],
     )
 
 
@@ -111,12 +119,15 @@ async def connect(settings: Settings) -> Client:
     )
 
 
-async def main() -> None:
+async def main(interceptors: Sequence[Interceptor] = ()) -> None:
+    """Poll until SIGINT/SIGTERM. The reliability tests add fault-injecting `interceptors`."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s worker %(levelname)s %(message)s")
     settings = Settings.from_env()
     engine = make_engine(settings.require_database_url())
     client = await connect(settings)
-    worker = build_worker(client, settings.task_queue, make_session_factory(engine))
+    worker = build_worker(
+        client, settings.task_queue, make_session_factory(engine), interceptors=interceptors
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
