@@ -5,7 +5,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv run test verify-audit bench lint
+.PHONY: venv run test verify-audit backup restore soak bench lint
 
 venv: $(STAMP)
 
@@ -26,6 +26,16 @@ test: venv
 
 verify-audit: venv
 	$(PY) -m lotline_run verify-audit
+
+backup: venv
+	$(PY) -m lotline_run backup $(if $(OUT),--out $(OUT))
+
+restore: venv
+	@test -n "$(BACKUP)" || { echo "usage: make restore BACKUP=<archive> [DATA_DIR=<new, empty dir>] [AUDIT_KEY_FILE=<old dir>/audit.key]" >&2; exit 2; }
+	$(PY) -m lotline_run restore $(BACKUP) $(if $(DATA_DIR),--data-dir $(DATA_DIR)) $(if $(AUDIT_KEY_FILE),--audit-key-file $(AUDIT_KEY_FILE))
+
+soak: venv
+	$(PY) -m lotline_run.soak --minutes $(or $(SOAK_MINUTES),10)
 
 bench: venv
 	$(PY) -m bench

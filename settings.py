@@ -25,6 +25,23 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+AUDIT_KEY_ENV = "LOTLINE_AUDIT_KEY"
+# Used only when LOTLINE_AUDIT_KEY is unset (tests, a process started by hand): it is in the
+# source, so it proves nothing against someone who rewrites the trail; `make run` generates a
+# real key into the data directory, and production sets one (docs/architecture.md).
+DEVELOPMENT_AUDIT_KEY = "lotline-development-audit-key-not-secret"
+
+
+def audit_key() -> bytes:
+    """The key of the audit trail's MACs. Read from the environment at every use, so the worker,
+    the API, the migrations and the verifier all take it from where the deployment puts it."""
+    return (_env(AUDIT_KEY_ENV) or DEVELOPMENT_AUDIT_KEY).encode()
+
+
+def audit_key_is_set() -> bool:
+    return _env(AUDIT_KEY_ENV) is not None
+
+
 @dataclass(frozen=True)
 class Settings:
     # None means "start the embedded one" (make run) — the worker and API alone need them set.

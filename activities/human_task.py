@@ -7,8 +7,6 @@ twice.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 from sqlalchemy import select
@@ -20,6 +18,7 @@ from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.db import database_now
 from erp.models import ESignature, Outbox, Task, TaskDecision
+from erp.signatures import signed_record_hash
 from schemas.activities import (
     CancelTaskInput,
     EscalateTaskInput,
@@ -30,12 +29,6 @@ from schemas.activities import (
     RemindTaskInput,
 )
 from schemas.human_task import TaskStatus
-
-
-def signed_record_hash(content: dict[str, Any]) -> str:
-    """SHA-256 over the canonical JSON of what was signed (Part 11 §11.70 signature linking)."""
-    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), default=str)
-    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def _task_snapshot(task: Task) -> dict[str, Any]:

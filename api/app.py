@@ -9,9 +9,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import fastapi_offline
 from fastapi import FastAPI, Request, Response
@@ -19,12 +20,13 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import JSONResponse
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import DataError, InterfaceError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from api.errors import ApiError
+from api.input_guard import RequestInputGuard
 from api.metrics import Metrics
 from api.routes import (
     audit,
@@ -51,6 +53,8 @@ DOCS_CSP = (
     "script-src 'self' 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'"
 )
 MAX_BODY_BYTES = 1_000_000
+# pydantic's error types for a body that is no JSON object (e.g. raw text under another type)
+NOT_AN_OBJECT = ("model_attributes_type", "dict_type")
 SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
@@ -149,10 +153,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, err: RequestValidationError) -> Response:
-        problems = [
-            f"{'.'.join(str(p) for p in e.get('loc', ()) if p != 'body') or 'body'}: {e.get('msg')}"
-            for e in err.errors()
-        ]
+        content_type = request.headers.get("content-type")
+        problems = [_validation_problem(e, content_type) for e in err.errors()]
         detail = "the request is not valid: " + "; ".join(problems)
         if _is_api(request):
             return JSONResponse({"detail": detail, "errors": problems}, status_code=422)
@@ -165,6 +167,8 @@ def _install_error_handlers(app: FastAPI) -> None:
             detail = f"no such address: {request.url.path}"
         if err.status_code == 405:
             detail = f"{request.method} is not allowed on {request.url.path}"
+        if err.status_code == 400 and detail == "There was an error parsing the body":
+            detail = "the request body cannot be read: send a JSON object as UTF-8 text"
         if _is_api(request):
             return JSONResponse(
                 {"detail": detail}, status_code=err.status_code, headers=err.headers
@@ -180,6 +184,14 @@ def _install_error_handlers(app: FastAPI) -> None:
             return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "5"})
         return ui_routes.error_page(request, 503, detail)
 
+    @app.exception_handler(DataError)
+    async def unusable_value(request: Request, err: DataError) -> Response:
+        """PostgreSQL refused a value the request carried (a NUL character in a text, a number
+        out of range): the caller's input, not a fault. The transaction rolled back."""
+        log.info("value refused by the database on %s: %s", request.url.path, err.orig)
+        detail = f"a value in the request cannot be used: {_data_problem(err)}; nothing was changed"
+        return _refusal(request, 422, detail)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> Response:
         reference = uuid.uuid4().hex[:12]
@@ -193,17 +205,51 @@ def _install_error_handlers(app: FastAPI) -> None:
         return ui_routes.error_page(request, 500, detail)
 
 
+def _validation_problem(error: Mapping[str, Any], content_type: str | None) -> str:
+    """One validation error as `where: what`; for a body that is no JSON, or not sent as JSON,
+    it says so instead of FastAPI's bare "JSON decode error" at a character position."""
+    location = tuple(error.get("loc", ()))
+    where = ".".join(str(p) for p in location if p != "body") or "body"
+    if error.get("type") == "json_invalid":
+        reason = error.get("ctx", {}).get("error", "JSON decode error")
+        return f"body: not valid JSON ({reason} at character {location[-1]})"
+    sent_as = (content_type or "").split(";")[0].strip().lower()
+    not_json = sent_as and sent_as != "application/json" and not sent_as.endswith("+json")
+    if location == ("body",) and not_json and error.get("type") in NOT_AN_OBJECT:
+        return f"body: send a JSON object with Content-Type: application/json, not {sent_as}"
+    return f"{where}: {error.get('msg')}"
+
+
+def _data_problem(err: DataError) -> str:
+    """The database's words for a refused value, made plain for the usual NUL character."""
+    message = str(err.orig).splitlines()[0] if err.orig is not None else "invalid value"
+    if "NUL (0x00)" in message:
+        return "a text contains the NUL character (\\u0000), which no text field may hold"
+    return message
+
+
+def _refusal(request: Request, status_code: int, detail: str) -> Response:
+    """A refusal before any route ran: JSON for the API, the error page for people."""
+    if _is_api(request):
+        return JSONResponse({"detail": detail}, status_code=status_code)
+    return ui_routes.error_page(request, status_code, detail)
+
+
 def _install_middleware(app: FastAPI) -> None:
+    # added before `guard`, so it runs inside it: its refusals get the headers and metrics too
+    app.add_middleware(RequestInputGuard, refuse=_refusal, max_body_bytes=MAX_BODY_BYTES)
+
     @app.middleware("http")
     async def guard(
         request: Request, call_next: Callable[[Request], Awaitable[Response]]
     ) -> Response:
         length = request.headers.get("content-length")
         if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
-            return JSONResponse(
+            too_large = JSONResponse(
                 {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"},
                 status_code=413,
             )
+            return _with_security_headers(request, too_large)
         started = time.perf_counter()
         response = await call_next(request)
         route = request.scope.get("route")
@@ -211,10 +257,16 @@ def _install_middleware(app: FastAPI) -> None:
         metrics: Metrics = request.app.state.metrics
         metrics.requests.labels(request.method, name, str(response.status_code)).inc()
         metrics.latency.labels(name).observe(time.perf_counter() - started)
-        if request.url.path == "/docs":
-            response.headers["Content-Security-Policy"] = DOCS_CSP
-        for header, value in SECURITY_HEADERS.items():
-            response.headers.setdefault(header, value)
-        if not request.url.path.startswith("/static/"):
-            response.headers.setdefault("Cache-Control", "no-store")
-        return response
+        return _with_security_headers(request, response)
+
+
+def _with_security_headers(request: Request, response: Response) -> Response:
+    """Every answer, refusals before the app included, carries them; only static files may be
+    cached (the Swagger assets are static files too)."""
+    if request.url.path == "/docs":
+        response.headers["Content-Security-Policy"] = DOCS_CSP
+    for header, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(header, value)
+    if not request.url.path.startswith(("/static/", "/docs-assets/")):
+        response.headers.setdefault("Cache-Control", "no-store")
+    return response

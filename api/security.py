@@ -207,6 +207,20 @@ async def revoke_session(session: AsyncSession, session_id: int) -> None:
     )
 
 
+async def revoke_token(session: AsyncSession, token: str, kind: str) -> None:
+    """End the session a token names, if it is still live (a login over a browser that still
+    holds someone's session ends that session: a shared terminal, a planted cookie)."""
+    await session.execute(
+        update(UserSession)
+        .where(
+            UserSession.token_hash == token_digest(token),
+            UserSession.kind == kind,
+            UserSession.revoked_at.is_(None),
+        )
+        .values(revoked_at=func.now())
+    )
+
+
 async def active_delegators(session: AsyncSession, delegate_id: int) -> list[AppUser]:
     """The people `delegate_id` stands in for right now."""
     rows = await session.scalars(

@@ -28,7 +28,7 @@ from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.gs1 import Gs1Error, parse_label
 from erp.master_data import BomLine, Item, Supplier
-from erp.models import Process
+from erp.models import AuditEntry, Process
 from erp.supply import Customer
 from erp.supply_rules import effective_revision
 from schemas.api import SupplyProcessOut
@@ -265,9 +265,57 @@ async def send_event(
         )
         return await _deliver(client, target, update)
     except ApiError as error:
+        if known and error.status_code == 409:  # an ended process: was it a repeat?
+            earlier = await _taken_before(sessions, process_id, event, event_id)
+            if earlier is not None:
+                return earlier
         if error.status_code == 403 or (known and error.status_code != 503):
             await _audit_refusal(sessions, principal, process_id, event, event_id, error, source)
         raise
+
+
+# the audit row each event's write leaves, with its event id (activities/purchase.py,
+# activities/shipping.py), and the fields of it the first answer carried
+_EVENT_RECORDS = {
+    "supplier-confirmed": ("purchase.confirmed", ("promised_on",)),
+    "asn": ("purchase.asn", ("expected_on",)),
+    "goods-received": ("purchase.goods_received", ("lot_number",)),
+    "delivered": ("shipment.delivered", ("status",)),
+}
+
+
+async def _taken_before(
+    sessions: async_sessionmaker[AsyncSession], process_id: str, event: str, event_id: str
+) -> EventResult | None:
+    """The answer to an event taken before by a process that has ended since, or None.
+    At-least-once senders repeat an event whose answer they lost; once the process has ended
+    its workflow cannot answer the repeat, so the write's audit row answers it (repeated, 200)
+    instead of a 409 that the sender would take for a failure."""
+    if event not in _EVENT_RECORDS:
+        return None
+    action, fields = _EVENT_RECORDS[event]
+    async with sessions() as session:
+        row = await session.scalar(
+            select(AuditEntry)
+            .where(
+                AuditEntry.workflow_id == process_id,
+                AuditEntry.action == action,
+                AuditEntry.outcome == "ok",
+                AuditEntry.after["event_id"].astext == event_id,
+            )
+            .limit(1)
+        )
+    if row is None:
+        return None
+    after = row.after or {}
+    return EventResult(
+        process_id=process_id,
+        event=event,
+        event_id=event_id,
+        repeated=True,
+        message=f"this {event} was taken before ({row.entity_id}); nothing changed",
+        data={k: str(after[k]) for k in fields if after.get(k) is not None},
+    )
 
 
 async def _process_state(
@@ -300,9 +348,10 @@ async def _checked_event(
     """The event's data, validated by its model, after the checks on process, event and sender."""
     accepted = EVENTS.get(kind, {})
     if not accepted:
-        raise not_found(
-            f"Event '{event}' of process {process_id}: a {kind} accepts no events;"
-            " events go to a purchase, a shipment or a recall"
+        raise ApiError(
+            404,
+            f"event '{event}' of process {process_id}: a {kind} accepts no events;"
+            " events go to a purchase, a shipment or a recall",
         )
     if event not in accepted:
         raise ApiError(

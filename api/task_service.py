@@ -392,17 +392,14 @@ async def decide_task(
     async with sessions() as session:
         task = await load_task(session, task_id)
         allowed = await eligibility(session, task, principal)
+        closed = await _closed_conflict(session, task)
     refuse = Refuser(
         sessions, principal, "task.decision_refused", task, source, attempted, allowed.on_behalf_of
     )
     if not principal.is_person:
         raise await refuse(forbidden("systems cannot decide tasks; a person must"))
-    if task.status != "open":
-        raise await refuse(
-            conflict(
-                f"task {task.id} is already {task.status} (outcome: {task.outcome}); nothing was changed"
-            )
-        )
+    if closed is not None:
+        raise await refuse(closed)
     if allowed.why_not:
         raise await refuse(forbidden(allowed.why_not))
     if task.claimed_by and task.claimed_by != principal.username:
@@ -478,6 +475,22 @@ async def decide_task(
     )
 
 
+async def _closed_conflict(session: AsyncSession, task: Task) -> ApiError | None:
+    """The 409 for a task no longer open, naming who decided it (a second person deciding at
+    the same moment learns who was first); None while the task is open."""
+    if task.status == "open":
+        return None
+    rows = await session.execute(
+        select(TaskDecision.decided_by, TaskDecision.on_behalf_of)
+        .where(TaskDecision.task_id == task.id)
+        .order_by(TaskDecision.seq)
+    )
+    names = [f"{who} for {behalf}" if behalf else who for who, behalf in rows]
+    by = f" by {', '.join(dict.fromkeys(names))}" if names else ""
+    outcome = f" (outcome: {task.outcome})" if task.outcome else ""
+    return conflict(f"task {task.id} is already {task.status}{by}{outcome}; nothing was changed")
+
+
 async def _send_decision(
     client: Client,
     task: Task,
@@ -494,6 +507,10 @@ async def _send_decision(
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_OF_REFUSAL:
             error = ApiError(_STATUS_OF_REFUSAL[cause.type], cause.message)
+            if cause.type == "Conflict":  # decided a moment ago by someone else: say by whom
+                async with refuse.sessions() as session:
+                    now = await load_task(session, task.id)
+                    error = await _closed_conflict(session, now) or error
         else:
             error = conflict("the decision could not be recorded; reload the task and try again")
         raise await refuse(error) from None

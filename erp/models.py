@@ -254,3 +254,18 @@ class AuditEntry(Base):
     idempotency_key: Mapped[str | None] = mapped_column(String(400), unique=True)
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
+    # HMAC-SHA256 of row_hash under LOTLINE_AUDIT_KEY: without the key, no rewritten row fits
+    row_mac: Mapped[str | None] = mapped_column(String(64))
+
+
+class AuditSeal(Base):
+    """The chain's head (last row id and hash) under a keyed MAC, rewritten in the transaction
+    of every append: rows removed from the end no longer reach it (migration 0007)."""
+
+    __tablename__ = "audit_seal"
+    __table_args__ = (CheckConstraint("id = 1", name="one_row"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    last_id: Mapped[int] = mapped_column(BigInteger)
+    head_hash: Mapped[str] = mapped_column(String(64))
+    mac: Mapped[str] = mapped_column(String(64))
+    sealed_at: Mapped[datetime] = mapped_column(TZ)

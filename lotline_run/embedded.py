@@ -145,6 +145,10 @@ def temporal_command(
         str(ui_port),
         "--log-level",
         "warn",
+        # WAL: a reader (the online backup of `make backup`) never blocks the server's writes;
+        # in the default rollback-journal mode they fail with SQLITE_BUSY while it copies
+        "--sqlite-pragma",
+        "journal_mode=wal",
     ]
     if namespace != "default":  # "default" always exists
         argv += ["--namespace", namespace]

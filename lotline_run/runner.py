@@ -22,6 +22,7 @@ import httpx
 from erp.db import make_engine, make_session_factory
 from erp.migrate import upgrade
 from erp.seed import DEMO_PASSWORD, USERS, seed_demo
+from lotline_run.audit_key import ensure_audit_key
 from lotline_run.children import Child
 from lotline_run.console import StartupError, say, warn
 from lotline_run.demo import start_demo_processes
@@ -105,6 +106,7 @@ class Runner:
         s = self.settings
         prepare_data_dir(s.data_dir)
         self._lock_data_dir()
+        ensure_audit_key(s.data_dir)  # before the migrations, which MAC existing audit rows
         self._check_ports()
         database_url = s.database_url or self._start_postgres()
         temporal_address = s.temporal_address or await self._start_temporal()

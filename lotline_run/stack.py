@@ -259,6 +259,14 @@ class LocalStack:
         self.api = await Child.start("API", argv, log=self.data_dir / "api.log", env=self.env())
         await self.wait_api()
 
+    async def kill_api(self) -> None:
+        """SIGKILL the API, as kill_worker does a worker: requests in flight die half-way.
+        `start_api()` starts it again on the same port."""
+        assert self.api is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.api.process.pid, signal.SIGKILL)
+        await self.api.wait()
+
     async def wait_api(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -129,12 +129,27 @@ class AuditList(BaseModel):
     next_before_id: int | None
 
 
+class SignatureProblemOut(BaseModel):
+    signature_id: int
+    record_type: str
+    record_id: str
+    problem: str
+
+
 class AuditVerifyOut(BaseModel):
+    """`ok` when the chain and every signature check out; `problem` and `first_broken_id` are
+    the chain's, `signature_problems` name each signature that no longer fits what it signed."""
+
     ok: bool
     rows_checked: int
     first_broken_id: int | None
     problem: str
     head_hash: str
+    chain_ok: bool = True
+    sealed_id: int | None = None
+    keyed: bool = False  # False: LOTLINE_AUDIT_KEY is not set (the built-in development key)
+    signatures_checked: int = 0
+    signature_problems: list[SignatureProblemOut] = []
 
 
 class ApprovalStart(BaseModel):

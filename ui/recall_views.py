@@ -372,7 +372,7 @@ async def widen_scope(
     form = await request.form()
     check_csrf(user, form.get("csrf_token"))
     lots, reason = str(form.get("lots") or "")[:5000], str(form.get("reason") or "")[:5000]
-    error, answer = "", None
+    error, status, answer = "", 200, None
     try:
         answer = await recall_service.widen_scope(
             session=session,
@@ -383,17 +383,19 @@ async def widen_scope(
             reason=reason,
         )
     except ApiError as err:
-        if err.status_code == 404:
-            raise
+        if err.status_code in (403, 404):
+            raise  # the error page says why: this person's page shows no widen form to hold it
         await session.rollback()
-        error = err.detail
+        error, status = err.detail, err.status_code
     recall = await _recall(session, user, key.strip()[:200], settings.holidays_country)
     if recall is None:
         raise not_found(f"Recall {key[:200]}")
+    if error and not recall.open:
+        raise ApiError(status, error)  # an ended recall's page has no widen form either
     return render(
         request,
         "recall.html",
-        422 if error else 200,
+        status,
         r=recall,
         silent_only=False,
         view=await process_view(session, recall.id),

@@ -23,6 +23,7 @@ from api.security import (
     authenticate_password,
     open_session,
     revoke_session,
+    revoke_token,
 )
 from api.task_service import audit_out
 from erp.audit import verify_chain
@@ -120,6 +121,9 @@ async def login(
             username=username,
             user=None,
         )
+    held = request.cookies.get(SESSION_COOKIE)
+    if held:
+        await revoke_token(session, held, "ui")
     token, _ = await open_session(session, user, kind="ui", hours=settings.session_hours)
     await session.commit()
     response = RedirectResponse(_safe_next(next), status_code=303)
@@ -131,20 +135,28 @@ async def login(
         secure=settings.cookie_secure,
         max_age=settings.session_hours * 3600,
     )
-    response.delete_cookie(LOGIN_CSRF_COOKIE)
+    response.delete_cookie(
+        LOGIN_CSRF_COOKIE, httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
     return response
 
 
 @router.post("/logout")
 async def logout(
-    user: User, session: DbSession, csrf_token: Annotated[str, Form(max_length=100)] = ""
+    user: User,
+    session: DbSession,
+    settings: AppSettings,
+    csrf_token: Annotated[str, Form(max_length=100)] = "",
 ) -> Response:
     check_csrf(user, csrf_token)
     if user.session_id is not None:
         await revoke_session(session, user.session_id)
         await session.commit()
     response = RedirectResponse("/login", status_code=303)
-    response.delete_cookie(SESSION_COOKIE)
+    # the same attributes as when it was set: a cookie is replaced only by one like it
+    response.delete_cookie(
+        SESSION_COOKIE, httponly=True, samesite="lax", secure=settings.cookie_secure
+    )
     return response
 
 

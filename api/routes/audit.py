@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 from typing import Annotated
 
@@ -11,7 +12,8 @@ from api.deps import CurrentPrincipal, DbSession
 from api.task_service import audit_out
 from erp.audit import verify_chain
 from erp.queries import audit_query
-from schemas.api import AuditList, AuditVerifyOut
+from erp.signatures import verify_signatures
+from schemas.api import AuditList, AuditVerifyOut, SignatureProblemOut
 
 router = APIRouter(prefix="/api/v1/audit", tags=["audit"])
 
@@ -54,13 +56,22 @@ async def query_audit(
 
 @router.get("/verify", response_model=AuditVerifyOut)
 async def verify(principal: CurrentPrincipal, session: DbSession) -> AuditVerifyOut:
-    """Recompute the hash chain and name the first broken row."""
+    """Recompute the hash chain and its keyed MACs, name the first broken row, check that the
+    chain still reaches its sealed head, and check every e-signature against what it signed."""
     principal.require("audit:read")
     result = await verify_chain(session)
+    signatures = await verify_signatures(session)
     return AuditVerifyOut(
-        ok=result.ok,
+        ok=result.ok and signatures.ok,
         rows_checked=result.rows_checked,
         first_broken_id=result.first_broken_id,
         problem=result.problem,
         head_hash=result.head_hash,
+        chain_ok=result.ok,
+        sealed_id=result.sealed_id,
+        keyed=result.keyed,
+        signatures_checked=signatures.checked,
+        signature_problems=[
+            SignatureProblemOut(**asdict(problem)) for problem in signatures.problems
+        ],
     )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Path
 
 from api import delegation_service
 from api.deps import CurrentPrincipal, DbSession
@@ -28,7 +30,11 @@ async def create(
 
 
 @router.delete("/{delegation_id}", status_code=204)
-async def revoke(delegation_id: int, principal: CurrentPrincipal, session: DbSession) -> None:
+async def revoke(
+    delegation_id: Annotated[int, Path(ge=1, le=2_147_483_647)],
+    principal: CurrentPrincipal,
+    session: DbSession,
+) -> None:
     await delegation_service.revoke_delegation(
         session=session, principal=principal, delegation_id=delegation_id, source="api"
     )

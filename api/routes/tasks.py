@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 
 from api import task_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from schemas.api import DecisionIn, DecisionOutcome, TaskDetail, TaskList, TaskOut
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
+# the id column is a PostgreSQL integer: a larger number is refused here, naming the parameter
+TaskId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.get("", response_model=TaskList)
@@ -45,19 +47,19 @@ async def list_tasks(
 
 
 @router.get("/{task_id}", response_model=TaskDetail)
-async def get_task(task_id: int, principal: CurrentPrincipal, session: DbSession) -> TaskDetail:
+async def get_task(task_id: TaskId, principal: CurrentPrincipal, session: DbSession) -> TaskDetail:
     return await task_service.task_detail(session=session, principal=principal, task_id=task_id)
 
 
 @router.post("/{task_id}/claim", response_model=TaskOut)
-async def claim(task_id: int, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
+async def claim(task_id: TaskId, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
     return await task_service.claim_task(
         sessions=sessions, principal=principal, task_id=task_id, source="api"
     )
 
 
 @router.post("/{task_id}/release", response_model=TaskOut)
-async def release(task_id: int, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
+async def release(task_id: TaskId, principal: CurrentPrincipal, sessions: Sessions) -> TaskOut:
     return await task_service.release_task(
         sessions=sessions, principal=principal, task_id=task_id, source="api"
     )
@@ -65,7 +67,7 @@ async def release(task_id: int, principal: CurrentPrincipal, sessions: Sessions)
 
 @router.post("/{task_id}/decision", response_model=DecisionOutcome)
 async def decide(
-    task_id: int,
+    task_id: TaskId,
     body: DecisionIn,
     principal: CurrentPrincipal,
     sessions: Sessions,
