@@ -17,6 +17,7 @@ from erp.change_control import CHANGE_NUMBER, ChangeAssessment, ChangeRequest, C
 from erp.changes import ApplyRefused, apply_actions, compute_impact, problems_in
 from erp.db import database_now
 from erp.models import AppUser, AuditEntry
+from erp.numbering import next_in_series
 from schemas.change_control import (
     ApplyChangeInput,
     ApplyChangeResult,
@@ -54,7 +55,7 @@ class ChangeControlActivities:
             if existing is not None:
                 return RegisterChangeResult(number=existing.number)
             year = (await session.scalar(select(func.now()))).year  # type: ignore[union-attr]
-            number = f"CR-{year}-{await session.scalar(CHANGE_NUMBER.next_value()):04d}"
+            number = f"CR-{year}-{await next_in_series(session, CHANGE_NUMBER):04d}"
             content = data.content
             change = ChangeRequest(
                 id=data.process_id,

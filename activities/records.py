@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from pydantic import BaseModel
-from sqlalchemy import func, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.exceptions import ApplicationError
 
@@ -25,6 +25,7 @@ from erp.db import database_now
 from erp.lots import LotRefused, Pick, set_lot_status
 from erp.master_data import Lot
 from erp.models import AuditEntry
+from erp.numbering import next_in_series
 from erp.supply import CustomerOrder
 from schemas.production import LotPick
 
@@ -118,10 +119,10 @@ async def find_customer_order(session: AsyncSession, reference: str | None) -> C
 
 
 async def next_number(session: AsyncSession, prefix: str, sequence: str) -> str:
-    """The next business number PREFIX-YYYY-NNNN from its database sequence, in the database's
-    year."""
+    """The next business number PREFIX-YYYY-NNNN of its series (erp/numbering.py: no gaps), in
+    the database's year."""
     year = (await database_now(session)).year
-    seq = await session.scalar(select(func.nextval(sequence)))
+    seq = await next_in_series(session, sequence)
     return f"{prefix}-{year}-{seq:04d}"
 
 

@@ -10,7 +10,6 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
-    Sequence,
     String,
     Text,
     UniqueConstraint,
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from erp.models import TZ, Base
 
-CHANGE_NUMBER = Sequence("change_number_seq", metadata=Base.metadata)
+CHANGE_NUMBER = "change_number_seq"  # its series in erp/numbering.py
 
 
 class ChangeRequest(Base):

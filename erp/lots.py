@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, or_, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.master_data import Item, Lot
+from erp.numbering import next_in_series
 from erp.supply import (
     LOT_NOT_AVAILABLE,
     LOT_QUANTITY_SHORT,
@@ -56,7 +57,7 @@ async def next_lot_number(session: AsyncSession, *, origin: str, part_number: st
     )
     if pattern is None:
         pattern = "L{YY}{MM}-{SEQ:05}"
-    seq = int(await session.scalar(select(func.nextval("lot_number_seq"))) or 0)
+    seq = await next_in_series(session, "lot_number_seq")
     return format_lot_number(pattern, part_number=part_number, on=on, seq=seq)
 
 

@@ -101,6 +101,11 @@ class LocalStack:
 
     async def __aenter__(self) -> LocalStack:
         prepare_data_dir(self.data_dir)
+        if os.geteuid() == 0:
+            # PostgreSQL runs as an unprivileged user, whose pg_ctl must reach the data dir even
+            # under a private temporary folder (pytest makes them 0700)
+            for parent in self.data_dir.parents:
+                parent.chmod(parent.stat().st_mode | 0o011)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
