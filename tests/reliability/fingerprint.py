@@ -2,7 +2,7 @@
 the multiset of its rows over the columns that do not depend on timing.
 
 Left out of a row: surrogate keys and foreign keys (which number a row got depends on which
-concurrent process wrote first), times, hashes and tokens, run ids, and JSON documents (they
+concurrent process wrote first), times, hashes, MACs and tokens, run ids, and JSON documents (they
 embed those), idempotency keys (some carry the run id), and the clock times in messages
 (a notice says when its task is due, which is minutes later in a run that was held up). Left out of the comparison: the people's login sessions and the audit rows of
 logins and of refused attempts — how often a caller retried a request that came too early
