@@ -21,7 +21,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 UNSTABLE_COLUMN = re.compile(
-    r"^id$|_id$|_at$|_ids$|hash|token|csrf|^run_id$|^seq$|^idempotency_key$"
+    r"^id$|_id$|_at$|_ids$|hash|mac$|token|csrf|^run_id$|^seq$|^idempotency_key$"
 )
 UNSTABLE_TYPES = {"json", "jsonb", "bytea"}
 LEFT_OUT_TABLES = {"alembic_version", "user_session"}
