@@ -457,6 +457,7 @@ async def soak(config: SoakConfig) -> int:
     began = time.monotonic()
     # one secret audit key for this process and the stack's, whatever the caller's shell holds
     key = secrets.token_hex(32)
+    callers_key = os.environ.get(AUDIT_KEY_ENV)
     os.environ[AUDIT_KEY_ENV] = key
     try:
         async with LocalStack(data_dir, env={AUDIT_KEY_ENV: key}) as stack:
@@ -465,6 +466,11 @@ async def soak(config: SoakConfig) -> int:
             await drive(stack, config, seed, tally)
             found = await reconcile(stack, tally)
     finally:
+        # the key was this soak's alone: leave the process as it was (tests run in one process)
+        if callers_key is None:
+            os.environ.pop(AUDIT_KEY_ENV, None)
+        else:
+            os.environ[AUDIT_KEY_ENV] = callers_key
         if own:
             shutil.rmtree(data_dir, ignore_errors=True)
     return report(config, seed, tally, found, time.monotonic() - began)

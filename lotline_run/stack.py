@@ -40,6 +40,7 @@ from lotline_run.embedded import (
     start_postgres,
     temporal_command,
 )
+from settings import AUDIT_KEY_ENV
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_PASSWORD = "lotline-demo"  # the demo seed's; a stack seeds the demo users for its callers
@@ -142,6 +143,9 @@ class LocalStack:
     def env(self) -> dict[str, str]:
         """The environment of the worker and API processes: this stack's database and Temporal."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("LOTLINE_")}
+        if AUDIT_KEY_ENV in os.environ:
+            # the stack's own writes (the demo seed) and its children's must share one key
+            env[AUDIT_KEY_ENV] = os.environ[AUDIT_KEY_ENV]
         env |= {
             "DATABASE_URL": self.database_url,
             "TEMPORAL_ADDRESS": self.temporal_address,
