@@ -61,6 +61,10 @@ class _HeartbeatTimeoutOutbound(WorkflowOutboundInterceptor):
 
 class _HeartbeatingActivity(ActivityInboundInterceptor):
     async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        if activity.info().is_local:
+            # a local activity runs inside its workflow task, which the worker's own liveness
+            # covers (a dead worker's workflow task times out and runs again elsewhere)
+            return await super().execute_activity(input)
         beating = asyncio.create_task(_heartbeat_forever())
         work = asyncio.ensure_future(super().execute_activity(input))
         try:

@@ -18,12 +18,13 @@ import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select, text
+from sqlalchemy import Executable, Table, bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import make_transient_to_detached
+from sqlalchemy.orm.util import identity_key
 
-from erp.db import database_now
 from erp.models import AuditEntry, AuditSeal
 from settings import audit_key, audit_key_is_set
 
@@ -143,19 +144,63 @@ async def already_recorded(session: AsyncSession, idempotency_key: str) -> bool:
     return found is not None
 
 
+# Read under the chain lock, in a statement of its own (so its snapshot is taken after the lock
+# is granted and sees the row committed just before): the head, the seal, the database's clock,
+# and the new row's id, drawn here so the seal can name it in the same write as the row.
+_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+_UNDER_LOCK = text(
+    """
+    SELECT clock_timestamp() AS now,
+           nextval(pg_get_serial_sequence('audit_entry', 'id')) AS id,
+           head.id AS head_id, head.row_hash AS head_hash,
+           seal.last_id AS seal_id, seal.head_hash AS seal_hash, seal.mac AS seal_mac
+    FROM (SELECT 1) AS one
+    LEFT JOIN LATERAL (
+        SELECT id, row_hash FROM audit_entry ORDER BY id DESC LIMIT 1
+    ) AS head ON true
+    LEFT JOIN audit_seal AS seal ON seal.id = 1
+    """
+)
+
+
+_ENTRIES = cast(Table, AuditEntry.__table__)
+_SEALS = cast(Table, AuditSeal.__table__)
+_ENTRY_COLUMNS = list(_ENTRIES.columns)
+_INSERT_ENTRY = insert(_ENTRIES).values(
+    {c.key: bindparam(f"entry_{c.key}", type_=c.type) for c in _ENTRY_COLUMNS}
+)
+_SEAL_VALUES = {
+    "last_id": bindparam("seal_last_id"),
+    "head_hash": bindparam("seal_head_hash"),
+    "mac": bindparam("seal_mac"),
+    "sealed_at": bindparam("seal_sealed_at", type_=_SEALS.c.sealed_at.type),
+}
+# the row and the seal in one statement (a data-modifying WITH runs whether or not it is read)
+_INSERT_ENTRY_AND_SEAL = (
+    insert(_SEALS).values(id=1, **_SEAL_VALUES).add_cte(_INSERT_ENTRY.cte("entry"))
+)
+_INSERT_ENTRY_MOVE_SEAL = (
+    update(_SEALS)
+    .where(_SEALS.c.id == 1)
+    .values(**_SEAL_VALUES)
+    .add_cte(_INSERT_ENTRY.cte("entry"))
+)
+
+
 async def append_audit(session: AsyncSession, record: AuditRecord) -> AuditEntry:
-    """Add one chained audit row to the session's transaction (the caller commits)."""
+    """Add one chained audit row to the session's transaction (the caller commits).
+
+    The chain lock is held from its grant to the caller's commit, and every append waits for it:
+    so what happens under it is kept to two statements (one read, one write) besides the lock."""
     await session.flush()  # business rows first, so their ids are known and the lock is short
-    await session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _AUDIT_LOCK_KEY})
-    head = (
-        await session.execute(
-            select(AuditEntry.id, AuditEntry.row_hash).order_by(AuditEntry.id.desc()).limit(1)
-        )
-    ).first()
-    prev = head.row_hash if head else None
-    recorded_at = await database_now(session)
+    # the session's connection, in its transaction: plain statements need none of the ORM's work
+    connection = await session.connection()
+    await connection.execute(_LOCK, {"key": _AUDIT_LOCK_KEY})
+    state = (await connection.execute(_UNDER_LOCK)).one()
+    head = (state.head_id, state.head_hash) if state.head_id is not None else None
     entry = AuditEntry(
-        recorded_at=recorded_at,
+        id=state.id,
+        recorded_at=state.now,
         actor=record.actor,
         on_behalf_of=record.on_behalf_of,
         action=record.action,
@@ -170,45 +215,57 @@ async def append_audit(session: AsyncSession, record: AuditRecord) -> AuditEntry
         activity=record.activity,
         source=record.source,
         idempotency_key=record.idempotency_key,
-        prev_hash=prev or GENESIS_HASH,
+        prev_hash=head[1] if head else GENESIS_HASH,
         row_hash="",
     )
     key = audit_key()
     entry.row_hash = _hash_of(entry)
     entry.row_mac = row_mac(entry.row_hash, key)
+    seal = (
+        AuditSeal(id=1, last_id=state.seal_id, head_hash=state.seal_hash, mac=state.seal_mac)
+        if state.seal_id is not None
+        else None
+    )
+    row = {f"entry_{c.key}": getattr(entry, c.key) for c in _ENTRY_COLUMNS}
+    moved = _seal(seal, entry, key, head=head)
+    if moved is None:
+        await connection.execute(_INSERT_ENTRY, row)
+    else:
+        statement, sealed = moved
+        await connection.execute(statement, row | sealed)
+    # the row as a persistent object of the session, as if the session had inserted it itself
+    make_transient_to_detached(entry)
     session.add(entry)
-    await session.flush()
-    await _seal(session, entry, key, head=(head.id, head.row_hash) if head else None)
+    cached = session.identity_map.get(identity_key(AuditSeal, 1))
+    if cached is not None:  # read earlier in this session: read it again when asked
+        session.expire(cached)
     return entry
 
 
-async def _seal(
-    session: AsyncSession, entry: AuditEntry, key: bytes, *, head: tuple[int, str] | None
-) -> None:
-    """Move the sealed head to `entry` (under the chain lock, in the caller's transaction) — but
-    only from a seal that is genuine and still sits on the row before `entry`. Otherwise rows were
-    cut off or rewritten behind the system's back: the seal stays where it was (or missing), so
-    the verifier keeps naming the damage instead of the next append hiding it."""
-    seal = await session.get(AuditSeal, 1, populate_existing=True)
+def _seal(
+    seal: AuditSeal | None, entry: AuditEntry, key: bytes, *, head: tuple[int, str] | None
+) -> tuple[Executable, dict[str, Any]] | None:
+    """The statement (and its seal parameters) that writes `entry` and moves the sealed head to
+    it (under the chain lock, in the caller's transaction) — but only from a seal that is genuine
+    and still sits on the row before `entry`. Otherwise rows were cut off or rewritten behind the
+    system's back: the seal stays where it was (or missing), so the verifier keeps naming the
+    damage instead of the next append hiding it (None: write the row alone)."""
     moved = {
-        "last_id": entry.id,
-        "head_hash": entry.row_hash,
-        "mac": seal_mac(entry.id, entry.row_hash, key),
-        "sealed_at": entry.recorded_at,
+        "seal_last_id": entry.id,
+        "seal_head_hash": entry.row_hash,
+        "seal_mac": seal_mac(entry.id, entry.row_hash, key),
+        "seal_sealed_at": entry.recorded_at,
     }
     if seal is None and head is None:
-        session.add(AuditSeal(id=1, **moved))
-    elif seal is not None and head is not None and _seals(seal, head, key):
-        for name, value in moved.items():
-            setattr(seal, name, value)
-    else:
-        log.warning(
-            "the audit seal does not fit the head of the chain (row %s): the trail was changed "
-            "outside Lotline, or LOTLINE_AUDIT_KEY changed; run `make verify-audit`",
-            head[0] if head else None,
-        )
-        return
-    await session.flush()
+        return _INSERT_ENTRY_AND_SEAL, moved
+    if seal is not None and head is not None and _seals(seal, head, key):
+        return _INSERT_ENTRY_MOVE_SEAL, moved
+    log.warning(
+        "the audit seal does not fit the head of the chain (row %s): the trail was changed "
+        "outside Lotline, or LOTLINE_AUDIT_KEY changed; run `make verify-audit`",
+        head[0] if head else None,
+    )
+    return None
 
 
 def _seals(seal: AuditSeal, head: tuple[int, str], key: bytes) -> bool:

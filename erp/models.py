@@ -18,6 +18,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -143,6 +144,21 @@ class Task(Base):
         Index("ix_task_open_due", "status", "due_at"),
         Index("ix_task_candidate_groups", "candidate_groups", postgresql_using="gin"),
         Index("ix_task_candidate_users", "candidate_users", postgresql_using="gin"),
+        # the inbox of open tasks: each branch of "mine or my groups'" is a small bitmap over open
+        # rows only, instead of the whole table's (migration 0008)
+        Index(
+            "ix_task_open_candidate_groups",
+            "candidate_groups",
+            postgresql_using="gin",
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index(
+            "ix_task_open_candidate_users",
+            "candidate_users",
+            postgresql_using="gin",
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_task_open_claimed_by", "claimed_by", postgresql_where=text("status = 'open'")),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     workflow_id: Mapped[str] = mapped_column(String(300), unique=True)

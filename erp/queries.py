@@ -1,15 +1,16 @@
 """Queries that matter, written once: the inbox and the process timeline.
 
-The inbox filters open tasks by array overlap on candidate groups/users (GIN indexes
-`ix_task_candidate_groups`, `ix_task_candidate_users`) and sorts overdue first by due time
-(`ix_task_open_due`).
+The inbox filters open tasks by array overlap on candidate groups/users and by who claimed them
+(partial indexes over open tasks: `ix_task_open_candidate_groups`, `ix_task_open_candidate_users`,
+`ix_task_open_claimed_by`; over every task for other statuses) and sorts overdue first by due
+time (`ix_task_open_due`, which a person with many tasks walks in order for the first page).
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Select, Text, and_, case, cast, func, literal, or_, select
+from sqlalchemy import Select, Text, and_, cast, func, or_, select
 from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -54,8 +55,9 @@ def inbox_query(
         query = query.where(Task.process_id == process_id)
     if text:
         query = query.where(Task.title.ilike(f"%{escape_like(text)}%", escape="\\"))
-    is_late = case((Task.due_at < func.now(), literal(0)), else_=literal(1))
-    return query.order_by(is_late, Task.due_at.asc().nulls_last(), Task.id)
+    # overdue first, then by due time: every overdue task is due before every other, so plain
+    # due-time order is that order, and an index on the due time can hand it out page by page
+    return query.order_by(Task.due_at.asc().nulls_last(), Task.id)
 
 
 def escape_like(value: str) -> str:

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
+DECISION_LOCAL_ACTIVITY = "decision-recorded-by-local-activity"
 
 
 @dataclass(frozen=True)
@@ -339,25 +340,40 @@ class HumanTaskWorkflow:
             if effect.next_stage is not None:
                 next_candidates = spec.stage_candidates(effect.next_stage)
             assert self._task_id is not None
-            recorded: RecordDecisionResult = await workflow.execute_activity(
-                "record_decision",
-                RecordDecisionInput(
-                    task_id=self._task_id,
-                    workflow_id=workflow.info().workflow_id,
-                    run_id=workflow.info().run_id,
-                    seq=seq,
-                    request=request,
-                    counted_for=effect.counted_for,
-                    stage=self._stage,
-                    task_status=effect.status,
-                    final_outcome=effect.final_outcome,
-                    next_stage=effect.next_stage,
-                    next_candidates=next_candidates,
-                ),
-                result_type=RecordDecisionResult,
-                start_to_close_timeout=ACTIVITY_TIMEOUT,
-                retry_policy=ACTIVITY_RETRY,
+            record = RecordDecisionInput(
+                task_id=self._task_id,
+                workflow_id=workflow.info().workflow_id,
+                run_id=workflow.info().run_id,
+                seq=seq,
+                request=request,
+                counted_for=effect.counted_for,
+                stage=self._stage,
+                task_status=effect.status,
+                final_outcome=effect.final_outcome,
+                next_stage=effect.next_stage,
+                next_candidates=next_candidates,
             )
+            recorded: RecordDecisionResult
+            if workflow.patched(DECISION_LOCAL_ACTIVITY):
+                # A person waits on this update: the write runs as a local activity, in this
+                # worker within this workflow task, sparing an activity task's two round trips
+                # through the server (the decide benchmark: ~30 ms of ~65). It is idempotent
+                # (one row per task and seq), so a retry after a crash is as safe as before.
+                recorded = await workflow.execute_local_activity(
+                    "record_decision",
+                    record,
+                    result_type=RecordDecisionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
+            else:  # runs whose decision was recorded as a (remote) activity replay as such
+                recorded = await workflow.execute_activity(
+                    "record_decision",
+                    record,
+                    result_type=RecordDecisionResult,
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                    retry_policy=ACTIVITY_RETRY,
+                )
             self._decisions.append(
                 DecisionRecord(
                     seq=seq,

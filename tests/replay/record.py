@@ -142,6 +142,23 @@ async def record_change_returned_and_withdrawn(env: WorkflowEnvironment, task_qu
     await _save(client, "change_control_returned_then_withdrawn", pid)
 
 
+async def record_local_decision(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Decisions recorded by a local activity (the `decision-recorded-by-local-activity` patch);
+    the older human task histories keep the path that recorded them as activities."""
+    client = env.client
+    h = await client.start_workflow(
+        HumanTaskWorkflow.run,
+        _spec("local", rule=DecisionRule.K_OF_N, k=2),
+        id="rec.local",
+        task_queue=task_queue,
+    )
+    tid = await _task_id(h)
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "bob"))
+    await h.execute_update(HumanTaskWorkflow.decide, _decision(tid, "carol"))
+    await h.result()
+    await _save(client, "human_task_decided_by_local_activity", "rec.local")
+
+
 async def record(env: WorkflowEnvironment, task_queue: str) -> None:
     client = env.client
     h = await client.start_workflow(
@@ -467,11 +484,15 @@ async def main() -> None:
         sessions = make_session_factory(engine)
         await seed_small_master_data(sessions)
         async with build_worker(env.client, task_queue, sessions):
+            if "--only-local-decision" in sys.argv:  # add one scenario, keep the older ones
+                await record_local_decision(env, task_queue)
+                return
             if "--only-withdrawn" in sys.argv:  # add one scenario, keep the older recordings
                 await record_change_returned_and_withdrawn(env, task_queue)
                 return
             if "--only-change-control" not in sys.argv:
                 await record(env, task_queue)
+                await record_local_decision(env, task_queue)
             await record_change_control(env, task_queue)
             await record_change_returned_and_withdrawn(env, task_queue)
     finally:
