@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Integer, bindparam, func, select, text
+from sqlalchemy import Integer, String, any_, bindparam, func, select, text
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -69,7 +69,12 @@ async def compute_scope(session: AsyncSession, suspect_lots: list[Lot]) -> Froze
     suspects = {lot.lot_number for lot in suspect_lots}
     lots, shipments, _ = await forward_scope(session, [lot.id for lot in suspect_lots])
     found = await session.execute(
-        select(Lot.lot_number, Lot.id).where(Lot.lot_number.in_([lot.lot_number for lot in lots]))
+        # one array parameter: an IN list has a parameter per lot, and a hub lot's scope passes
+        # the 65,535 the protocol allows
+        select(Lot.lot_number, Lot.id).where(
+            Lot.lot_number
+            == any_(bindparam("numbers", [lot.lot_number for lot in lots], type_=ARRAY(String)))
+        )
     )
     ids: dict[str, int] = dict(found.tuples().all())
     used = set(await session.scalars(_USED, {"lot_ids": list(ids.values())}))
