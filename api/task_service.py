@@ -516,9 +516,13 @@ async def _send_decision(
         raise await refuse(error) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            error = conflict(
-                f"task {task.id} is no longer open (its step has ended); nothing was changed"
-            )
+            # the task's workflow has ended: decided a moment ago (the decision is recorded in
+            # the update that closes it), cancelled, or gone; the ERP says which, and by whom
+            async with refuse.sessions() as session:
+                now = await load_task(session, task.id)
+                error = await _closed_conflict(session, now) or conflict(
+                    f"task {task.id} is no longer open (its step has ended); nothing was changed"
+                )
             raise await refuse(error) from None
         raise unavailable("The workflow service (Temporal)") from None
 
