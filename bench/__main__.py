@@ -46,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         help=f"any of {', '.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for trying it out")
+    parser.add_argument("--out", help="file name under bench/results (default latest.md/quick.md)")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
     chosen = args.scenarios or SCENARIOS
@@ -70,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
     text = "\n".join(header) + "\n\n" + table(rows) + ("\n\n" + "\n".join(notes) if notes else "")
     print(text)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / ("quick.md" if args.quick else "latest.md")).write_text(text + "\n")
+    name = args.out or ("quick.md" if args.quick else "latest.md")
+    (RESULTS / name).write_text(text + "\n")
     return 0
 
 
