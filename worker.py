@@ -60,6 +60,10 @@ WORKFLOWS: Sequence[type] = (
     RecallWorkflow,
 )
 
+# Worker options of the workflow side, shared with the benchmark's trivial worker (its ceiling
+# must run under the same options as the workflows it is compared with)
+WORKFLOW_TUNING: dict[str, Any] = {}
+
 
 def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Callable[..., Any]]:
     human = HumanTaskActivities(session_factory)
@@ -108,6 +112,7 @@ def build_worker(
         activities=activities_for(session_factory),
         # a killed worker's activities are retried within seconds (activities/liveness.py)
         interceptors=[LivenessInterceptor(), *interceptors],
+        **WORKFLOW_TUNING,
     )
 
 

