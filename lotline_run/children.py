@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -84,3 +85,11 @@ class Child:
             return ""
         this_run = text.rsplit(_MARKER, 1)[-1].splitlines()[1:]
         return "\n".join(f"  | {line}" for line in this_run[-lines:]) or "  | (nothing)"
+
+
+def child_environ() -> dict[str, str]:
+    """This process's environment for a worker or API child, but writing bytecode: the workflow
+    sandbox imports the workflow modules afresh for every workflow it creates, and without
+    bytecode on disk (PYTHONDONTWRITEBYTECODE, set in some shells and images) it compiles their
+    source each time — ~15 % of a busy worker's CPU (the escalate benchmark, py-spy)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}

@@ -23,7 +23,7 @@ from erp.db import make_engine, make_session_factory
 from erp.migrate import upgrade
 from erp.seed import DEMO_PASSWORD, USERS, seed_demo
 from lotline_run.audit_key import ensure_audit_key
-from lotline_run.children import Child
+from lotline_run.children import Child, child_environ
 from lotline_run.console import StartupError, say, warn
 from lotline_run.demo import start_demo_processes
 from lotline_run.embedded import (
@@ -208,7 +208,7 @@ class Runner:
     def _child_env(self, database_url: str, temporal_address: str) -> dict[str, str]:
         s = self.settings
         return {
-            **os.environ,
+            **child_environ(),
             "DATABASE_URL": database_url,
             "TEMPORAL_ADDRESS": temporal_address,
             "TEMPORAL_NAMESPACE": s.temporal_namespace,

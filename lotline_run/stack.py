@@ -32,7 +32,7 @@ from temporalio.client import Client
 
 from erp.db import make_engine, make_session_factory
 from erp.migrate import upgrade
-from lotline_run.children import Child
+from lotline_run.children import Child, child_environ
 from lotline_run.embedded import (
     EmbeddedPostgres,
     connect_temporal,
@@ -142,7 +142,7 @@ class LocalStack:
 
     def env(self) -> dict[str, str]:
         """The environment of the worker and API processes: this stack's database and Temporal."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("LOTLINE_")}
+        env = {k: v for k, v in child_environ().items() if not k.startswith("LOTLINE_")}
         if AUDIT_KEY_ENV in os.environ:
             # the stack's own writes (the demo seed) and its children's must share one key
             env[AUDIT_KEY_ENV] = os.environ[AUDIT_KEY_ENV]
