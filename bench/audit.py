@@ -93,19 +93,33 @@ async def _plain_inserts(engine: AsyncEngine, sizes: Sizes, prefix: str) -> floa
         async with engine.begin() as conn:
             await conn.execute(
                 insert(Process).values(
-                    id=data.process_id, run_id=data.run_id, kind=data.kind, title=data.title,
-                    business_key=data.business_key, initiator=data.initiator, status="running",
+                    id=data.process_id,
+                    run_id=data.run_id,
+                    kind=data.kind,
+                    title=data.title,
+                    business_key=data.business_key,
+                    initiator=data.initiator,
+                    status="running",
                     current_step="started",
                 )
             )
             await conn.execute(
                 insert(AuditEntry).values(
-                    recorded_at=func.clock_timestamp(), actor=data.initiator or "system",
-                    action="process.started", entity_type="process", entity_id=data.process_id,
-                    outcome="ok", reason="", after={"kind": data.kind, "title": data.title},
-                    workflow_id=data.process_id, run_id=data.run_id, activity="register_process",
-                    source="worker", idempotency_key=f"{data.process_id}:{data.run_id}:registered",
-                    prev_hash="", row_hash="",
+                    recorded_at=func.clock_timestamp(),
+                    actor=data.initiator or "system",
+                    action="process.started",
+                    entity_type="process",
+                    entity_id=data.process_id,
+                    outcome="ok",
+                    reason="",
+                    after={"kind": data.kind, "title": data.title},
+                    workflow_id=data.process_id,
+                    run_id=data.run_id,
+                    activity="register_process",
+                    source="worker",
+                    idempotency_key=f"{data.process_id}:{data.run_id}:registered",
+                    prev_hash="",
+                    row_hash="",
                 )
             )
 

@@ -119,8 +119,9 @@ PEOPLE = """
 
 def _statements(usernames: list[str], groups: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """The endpoint's two statements for one person, as psycopg runs them: count, then page."""
-    query = inbox_query(usernames=usernames, groups=groups, scope="all", status="open",
-                        everything=True)
+    query = inbox_query(
+        usernames=usernames, groups=groups, scope="all", status="open", everything=True
+    )
     count = select(func.count()).select_from(query.order_by(None).subquery())
     page = query.limit(PAGE).offset(0)
     dialect = postgresql.psycopg.dialect()  # type: ignore[attr-defined]
@@ -132,8 +133,9 @@ def _statements(usernames: list[str], groups: list[str]) -> list[tuple[str, dict
 
 
 def _literal(statement: Any) -> str:
-    return str(statement.compile(dialect=postgresql.dialect(),
-                                 compile_kwargs={"literal_binds": True}))
+    return str(
+        statement.compile(dialect=postgresql.dialect(), compile_kwargs={"literal_binds": True})
+    )
 
 
 async def _load(stack: LocalStack, sizes: Sizes, dsn: str) -> float:
@@ -155,8 +157,10 @@ async def run(sizes: Sizes) -> list[Row]:
     async with local_stack("inbox", workers=0) as stack:
         assert stack.postgres is not None
         dsn = f"host={stack.postgres.socket_dir} user=postgres dbname=lotline"
-        say(f"inbox: loading {sizes.inbox_users} people, {sizes.inbox_tasks} tasks "
-            f"({sizes.inbox_open} open)")
+        say(
+            f"inbox: loading {sizes.inbox_users} people, {sizes.inbox_tasks} tasks "
+            f"({sizes.inbox_open} open)"
+        )
         load_s = await _load(stack, sizes, dsn)
         say(f"inbox: loaded in {load_s:.0f} s")
         async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
@@ -170,12 +174,14 @@ async def run(sizes: Sizes) -> list[Row]:
                     (name,),
                 )
                 groups_of[name] = [r[0] for r in await rows.fetchall()]
-            shape = await (await conn.execute(
-                "SELECT (SELECT count(*) FROM task), (SELECT count(*) FROM task "
-                "WHERE status = 'open'), (SELECT count(*) FROM task WHERE status = 'open' "
-                "AND due_at < now()), (SELECT count(*) FROM app_user), "
-                "(SELECT count(*) FROM app_group), (SELECT count(*) FROM group_membership)"
-            )).fetchone()
+            shape = await (
+                await conn.execute(
+                    "SELECT (SELECT count(*) FROM task), (SELECT count(*) FROM task "
+                    "WHERE status = 'open'), (SELECT count(*) FROM task WHERE status = 'open' "
+                    "AND due_at < now()), (SELECT count(*) FROM app_user), "
+                    "(SELECT count(*) FROM app_group), (SELECT count(*) FROM group_membership)"
+                )
+            ).fetchone()
             assert shape is not None
 
         say(f"inbox: logging in {len(people)} people")
@@ -184,7 +190,8 @@ async def run(sizes: Sizes) -> list[Row]:
         seen: dict[str, int] = {}
         for name in people:  # warm the API's pool and the buffer cache for both legs alike
             response = await stack.http.get(
-                "/api/v1/tasks", params={"scope": "all", "status": "open", "limit": PAGE},
+                "/api/v1/tasks",
+                params={"scope": "all", "status": "open", "limit": PAGE},
                 headers=headers[name],
             )
             response.raise_for_status()
@@ -195,7 +202,8 @@ async def run(sizes: Sizes) -> list[Row]:
         for name in order:
             began = time.perf_counter()
             response = await stack.http.get(
-                "/api/v1/tasks", params={"scope": "all", "status": "open", "limit": PAGE},
+                "/api/v1/tasks",
+                params={"scope": "all", "status": "open", "limit": PAGE},
                 headers=headers[name],
             )
             api_ms.append((time.perf_counter() - began) * 1000)

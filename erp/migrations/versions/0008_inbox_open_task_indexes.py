@@ -45,10 +45,14 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_task_open_claimed_by", table_name="task", postgresql_where=_OPEN)
     op.drop_index(
-        "ix_task_open_candidate_users", table_name="task", postgresql_using="gin",
+        "ix_task_open_candidate_users",
+        table_name="task",
+        postgresql_using="gin",
         postgresql_where=_OPEN,
     )
     op.drop_index(
-        "ix_task_open_candidate_groups", table_name="task", postgresql_using="gin",
+        "ix_task_open_candidate_groups",
+        table_name="task",
+        postgresql_using="gin",
         postgresql_where=_OPEN,
     )
