@@ -19,6 +19,8 @@ from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import psutil
+
 from lotline_run.stack import LocalStack
 
 
@@ -152,6 +154,34 @@ class Stopwatch:
     @property
     def ms(self) -> float:
         return self.seconds * 1000
+
+
+def _family(pid: int) -> list[psutil.Process]:
+    """A process and its live descendants (PostgreSQL's backends, uvicorn's children)."""
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU seconds of a process and its live descendants (0 when gone)."""
+    total = 0.0
+    for proc in _family(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            times = proc.cpu_times()
+            total += times.user + times.system
+    return total
+
+
+def rss(pid: int) -> int:
+    """Resident bytes of a process and its live descendants (0 when gone)."""
+    total = 0
+    for proc in _family(pid):
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
 
 
 def say(message: str) -> None:

@@ -16,18 +16,16 @@ start and its cold cache (each history replayed), as after a deploy.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
-import psutil
 from sqlalchemy import func, select
 from temporalio.client import Client
 
-from bench.common import Row, Sizes, Stopwatch, local_stack, say
+from bench.common import Row, Sizes, Stopwatch, cpu_seconds, local_stack, say
 from bench.trivial_worker import TIMER_WORKFLOW
 from erp.models import AuditEntry, Task
 from lotline_run.stack import LocalStack
@@ -163,21 +161,6 @@ async def _measure(
     return sw.seconds, (
         f"first done after {first[0] if first else sw.seconds:.1f} s; CPU s spent: {spent}"
     )
-
-
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU of a process and its live descendants."""
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0.0
-    total = 0.0
-    for proc in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
 
 
 async def _count(client: Client, query: str) -> int:

@@ -18,10 +18,9 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-import psutil
 from sqlalchemy import select, text
 
-from bench.common import Row, Sizes, Stopwatch, local_stack, say
+from bench.common import Row, Sizes, Stopwatch, cpu_seconds, local_stack, say
 from erp.master_data import PurchaseOrder, PurchaseOrderLine, WorkOrder
 from erp.models import Process, Task
 from lotline_run.stack import DEMO_PASSWORD, LocalStack
@@ -34,29 +33,13 @@ ORDER_TIMEOUT = float(os.environ.get("LOTLINE_BENCH_ORDER_TIMEOUT", 600))
 TODAY = date.today()
 
 
-def tree_cpu(pid: int) -> float:
-    """User + system CPU seconds of a process and its children (PostgreSQL's backends)."""
-    total = 0.0
-    try:
-        root = psutil.Process(pid)
-        for proc in [root, *root.children(recursive=True)]:
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.NoSuchProcess:
-                pass
-    except psutil.NoSuchProcess:
-        pass
-    return total
-
-
 def stack_cpu(stack: LocalStack) -> dict[str, float]:
     assert stack.postgres and stack.temporal and stack.api
     return {
-        "worker": sum(tree_cpu(w.process.pid) for w in stack.workers),
-        "API": tree_cpu(stack.api.process.pid),
-        "Temporal": tree_cpu(stack.temporal.process.pid),
-        "PostgreSQL": tree_cpu(stack.postgres.postmaster_pid),
+        "worker": sum(cpu_seconds(w.process.pid) for w in stack.workers),
+        "API": cpu_seconds(stack.api.process.pid),
+        "Temporal": cpu_seconds(stack.temporal.process.pid),
+        "PostgreSQL": cpu_seconds(stack.postgres.postmaster_pid),
     }
 
 

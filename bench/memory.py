@@ -16,10 +16,9 @@ import statistics
 import time
 from dataclasses import dataclass, field
 
-import psutil
 from sqlalchemy import func, select
 
-from bench.common import Row, Sizes, Stopwatch, local_stack, say
+from bench.common import Row, Sizes, Stopwatch, local_stack, rss, say
 from bench.escalate import BYTECODE_ENV, START_CONCURRENCY, bounded, poll_until
 from erp.models import Task
 from lotline_run.stack import DEMO_PASSWORD, LocalStack
@@ -44,20 +43,6 @@ class Load:
     decisions: int = 0
     starts: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
-
-
-def rss(pid: int) -> int:
-    """Resident bytes of a process and all its descendants (0 when it is gone)."""
-    try:
-        root = psutil.Process(pid)
-        family = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for proc in family:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            total += proc.memory_info().rss
-    return total
 
 
 async def run(sizes: Sizes) -> list[Row]:
