@@ -23,7 +23,7 @@ from api.deps import DbSession
 from api.errors import ApiError
 from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
-from ui import change_views
+from ui import change_views, i18n
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -58,6 +58,9 @@ def check_csrf(principal: Principal, token: object) -> None:
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("user", getattr(request.state, "principal", None))
     context.setdefault("now", datetime.now(UTC))
+    locale = i18n.supported(getattr(context["user"], "locale", None))
+    context.setdefault("locale", locale)
+    context.setdefault("_", i18n.gettext_for(locale))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
