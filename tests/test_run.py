@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -20,15 +19,10 @@ import pytest
 
 from lotline_run.embedded import port_open, postgres_running, temporal_command
 from lotline_run.runner import url_host
+from lotline_run.stack import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 READY = "Ctrl-C stops everything."
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
