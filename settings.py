@@ -25,6 +25,12 @@ def _env(name: str, default: str | None = None) -> str | None:
     return value if value not in (None, "") else default
 
 
+def _default_public_url() -> str:
+    host = _env("LOTLINE_HOST", "127.0.0.1") or "127.0.0.1"
+    shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return f"http://{shown}:{_env('LOTLINE_PORT', '8000') or 8000}"
+
+
 AUDIT_KEY_ENV = "LOTLINE_AUDIT_KEY"
 # Used only when LOTLINE_AUDIT_KEY is unset (tests, a process started by hand): it is in the
 # source, so it proves nothing against someone who rewrites the trail; `make run` generates a
@@ -61,6 +67,14 @@ class Settings:
     cookie_secure: bool = False
     # whose public holidays the working-day clocks skip (the recall's 10-working-day report)
     holidays_country: str = "US"
+    # notifications (erp/notify.py): no SMTP host means the embedded mailbox (/mailbox)
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "lotline@localhost"
+    smtp_starttls: bool = True
+    public_url: str = "http://127.0.0.1:8000"  # where the links in mails point
     extra: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -80,6 +94,13 @@ class Settings:
             login_max_failures=int(_env("LOTLINE_LOGIN_MAX_FAILURES", "5") or 5),
             cookie_secure=(_env("LOTLINE_COOKIE_SECURE", "0") == "1"),
             holidays_country=_env("LOTLINE_HOLIDAYS_COUNTRY", "US") or "US",
+            smtp_host=_env("LOTLINE_SMTP_HOST"),
+            smtp_port=int(_env("LOTLINE_SMTP_PORT", "587") or 587),
+            smtp_username=_env("LOTLINE_SMTP_USERNAME"),
+            smtp_password=_env("LOTLINE_SMTP_PASSWORD"),
+            smtp_from=_env("LOTLINE_SMTP_FROM", "lotline@localhost") or "lotline@localhost",
+            smtp_starttls=(_env("LOTLINE_SMTP_STARTTLS", "1") != "0"),
+            public_url=(_env("LOTLINE_PUBLIC_URL") or _default_public_url()).rstrip("/"),
         )
         _check_holidays_country(settings.holidays_country)
         return settings

@@ -24,6 +24,7 @@ from activities.human_task import HumanTaskActivities
 from activities.liveness import LivenessInterceptor
 from activities.lot_expiry import LotExpiryActivities
 from activities.nonconformance import NonconformanceActivities
+from activities.notify import NotifyActivities
 from activities.process import ProcessActivities
 from activities.production import WorkOrderActivities
 from activities.purchase import PurchaseActivities
@@ -31,10 +32,12 @@ from activities.recall import RecallActivities
 from activities.recall_notice import RecallNoticeActivities
 from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
+from erp.dispatcher import OutboxDispatcher, SmtpConfig
 from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
 from workflows.capa import CapaWorkflow
 from workflows.change_control import ChangeControlWorkflow
+from workflows.digest import ApproverDigestWorkflow
 from workflows.human_task import HumanTaskWorkflow
 from workflows.lot_expiry import LotExpiryWorkflow
 from workflows.nonconformance import NonconformanceWorkflow
@@ -58,6 +61,7 @@ WORKFLOWS: Sequence[type] = (
     NonconformanceWorkflow,
     RecallNoticeWorkflow,
     RecallWorkflow,
+    ApproverDigestWorkflow,
 )
 
 # Worker options of the workflow side, shared with the benchmark's trivial worker (its ceiling
@@ -94,6 +98,7 @@ def activities_for(session_factory: async_sessionmaker[AsyncSession]) -> list[Ca
         *NonconformanceActivities(session_factory).activities(),
         *RecallNoticeActivities(session_factory).activities(),
         *RecallActivities(session_factory, Settings.from_env().holidays_country).activities(),
+        *NotifyActivities(session_factory, Settings.from_env().public_url).activities(),
     ]
 
 
@@ -140,8 +145,14 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     logging.info(
         "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
     )
+    # the outbox dispatcher runs beside the worker (docs/notifications.md)
+    dispatcher = OutboxDispatcher(
+        make_session_factory(engine), smtp=SmtpConfig.from_settings(settings)
+    )
     async with worker:
+        delivering = asyncio.create_task(dispatcher.run(stop))
         await stop.wait()
+        await delivering
     await engine.dispose()
 
 

@@ -166,7 +166,8 @@ class HumanTaskActivities:
             session.add(
                 Outbox(
                     channel="email",
-                    recipient=_recipients(task),
+                    # everyone of the new level, even when someone has claimed the task
+                    recipient=_recipients(task, everyone=True),
                     subject=f"Escalated (level {data.new_level}): {task.title}",
                     body=f"Task {task.id} ({task.business_key}) is overdue: {reason}.",
                     payload={
@@ -341,9 +342,9 @@ class HumanTaskActivities:
             )
 
 
-def _recipients(task: Task) -> str:
-    if task.claimed_by:
+def _recipients(task: Task, *, everyone: bool = False) -> str:
+    if task.claimed_by and not everyone:
         return f"user:{task.claimed_by}"
-    return ",".join(
-        [f"group:{g}" for g in task.candidate_groups] + [f"user:{u}" for u in task.candidate_users]
-    )
+    claimer = [f"user:{task.claimed_by}"] if task.claimed_by else []
+    named = [f"user:{u}" for u in task.candidate_users if u != task.claimed_by]
+    return ",".join(claimer + [f"group:{g}" for g in task.candidate_groups] + named)

@@ -32,17 +32,21 @@ from api.routes import (
     audit,
     auth,
     changes,
+    dashboard,
     delegations,
     lots,
     ops,
     processes,
     quality,
     recall,
+    reports,
     tasks,
     users,
+    webhooks,
 )
 from erp.db import make_engine, make_session_factory
 from settings import Settings
+from ui import i18n
 from ui import routes as ui_routes
 
 log = logging.getLogger("lotline.api")
@@ -106,6 +110,9 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         lots.router,
         quality.router,
         recall.router,
+        reports.router,
+        dashboard.router,
+        webhooks.router,
     ):
         app.include_router(router)
     app.include_router(ops.router)
@@ -146,8 +153,11 @@ def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
     async def api_error(request: Request, err: ApiError) -> Response:
         if _is_api(request):
+            # English unless the caller asks for Chinese (Accept-Language: zh-CN, …)
+            asked = i18n.preferred(request.headers.get("accept-language"))
+            detail = i18n.translate_message(asked, err.detail)
             return JSONResponse(
-                {"detail": err.detail}, status_code=err.status_code, headers=err.headers
+                {"detail": detail}, status_code=err.status_code, headers=err.headers
             )
         return ui_routes.error_page(request, err.status_code, err.detail)
 

@@ -9,7 +9,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, not_found, unavailable
+from api.errors import ApiError, Message, not_found, unavailable
 from api.process_service import process_id_for, start_once
 from api.security import Principal
 from api.task_service import audit_out, task_out
@@ -40,7 +40,9 @@ def content_of(body: ChangeStart) -> ChangeContent:
     try:
         return ChangeContent.model_validate(body.model_dump(exclude={"external_id"}))
     except ValidationError as err:
-        raise ApiError(422, f"the change request is not valid: {readable(err)}") from None
+        raise ApiError(
+            422, "the change request is not valid: %(problems)s", problems=readable(err)
+        ) from None
 
 
 async def start_change(
@@ -115,7 +117,7 @@ async def find_change(session: AsyncSession, key: str) -> ChangeRequest:
         select(ChangeRequest).where(or_(ChangeRequest.id == key, ChangeRequest.number == key))
     )
     if change is None:
-        raise not_found(f"Change {key}")
+        raise not_found(Message("Change %(id)s", id=key))
     return change
 
 

@@ -6,7 +6,7 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from api.errors import ApiError, forbidden, not_found
+from api.errors import ApiError, Message, forbidden, not_found
 from api.security import Principal
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppUser, Delegation
@@ -48,7 +48,12 @@ def _out(d: Delegation, delegator: str, delegate: str, current: bool) -> Delegat
 async def _person(session: AsyncSession, username: str, role: str) -> AppUser:
     user = await session.scalar(select(AppUser).where(AppUser.username == username))
     if user is None or not user.is_active or user.is_system:
-        raise ApiError(422, f"{role} '{username}' is not an active person's username")
+        raise ApiError(
+            422,
+            "%(role)s '%(username)s' is not an active person's username",
+            role=role,
+            username=username,
+        )
     return user
 
 
@@ -109,11 +114,11 @@ async def revoke_delegation(
 ) -> None:
     row = await session.get(Delegation, delegation_id, with_for_update=True)
     if row is None:
-        raise not_found(f"Delegation {delegation_id}")
+        raise not_found(Message("Delegation %(id)s", id=delegation_id))
     if row.delegator_id != principal.user_id and not principal.is_admin:
         raise forbidden("only the delegator or an administrator may revoke this delegation")
     if row.revoked_at is not None:
-        raise ApiError(409, f"delegation {delegation_id} is already revoked")
+        raise ApiError(409, "delegation %(id)s is already revoked", id=delegation_id)
     row.revoked_at = await session.scalar(select(func.now()))
     await append_audit(
         session,

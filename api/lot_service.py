@@ -6,7 +6,7 @@ from __future__ import annotations
 from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.security import Principal
 from erp.gs1 import Gs1Error
 from erp.master_data import (
@@ -239,7 +239,7 @@ async def supplier_detail(
     principal.require(READ_SCOPE)
     supplier = await session.scalar(select(Supplier).where(Supplier.code == code))
     if supplier is None:
-        raise not_found(f"Supplier {code}")
+        raise not_found(Message("Supplier %(id)s", id=code))
     card = await session.get(SupplierScorecard, supplier.id)
     today = await session.scalar(select(func.current_date()))
     certificates = await session.scalars(

@@ -14,7 +14,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.security import Principal
 from api.task_service import audit_out, task_out
 from api.workflow_updates import update_when_ready
@@ -144,7 +144,7 @@ async def process_detail(
                 open_tasks=[],
                 timeline=[],
             )
-        raise not_found(f"Process {process_id}")
+        raise not_found(Message("Process %(id)s", id=process_id))
     tasks = await session.scalars(
         select(Task).where(Task.process_id == process_id, Task.status == "open").order_by(Task.id)
     )
@@ -189,11 +189,14 @@ async def not_registered(session: AsyncSession, key: str, what: str) -> ApiError
     if process is not None:
         return ApiError(
             404,
-            f"{what} {key} is being registered ({process.status}, step "
-            f"{process.current_step or 'starting'}); ask again in a moment",
+            "%(what)s %(key)s is being registered (%(status)s, step %(step)s); ask again in a moment",
             headers={"Retry-After": "2"},
+            what=what,
+            key=key,
+            status=process.status,
+            step=process.current_step or "starting",
         )
-    return not_found(f"{what} {key}")
+    return not_found(Message("%(what)s %(key)s", what=what, key=key))
 
 
 async def _workflow_exists(client: Client, process_id: str) -> bool:
@@ -243,14 +246,16 @@ async def cancel_process(
     async with sessions() as session:
         process = await session.get(Process, process_id)
     if process is None:
-        raise not_found(f"Process {process_id}")
+        raise not_found(Message("Process %(id)s", id=process_id))
     error: ApiError | None = None
     if not principal.is_person:
         error = forbidden("systems cannot withdraw processes; a person must")
     elif process.initiator != principal.username and not principal.is_admin:
         error = forbidden("only the initiator or an administrator may withdraw this process")
     elif process.status != "running":
-        error = ApiError(409, f"process {process_id} is already {process.status}")
+        error = ApiError(
+            409, "process %(id)s is already %(status)s", id=process_id, status=process.status
+        )
     elif client is None:
         raise unavailable("The workflow service (Temporal)")
     else:
@@ -293,5 +298,5 @@ async def _withdraw(
         return ApiError(409, message)
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-            return ApiError(409, f"process {process.id} has already ended")
+            return ApiError(409, "process %(id)s has already ended", id=process.id)
         raise unavailable("The workflow service (Temporal)") from None

@@ -15,7 +15,7 @@ from sqlalchemy import Date, Select, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, forbidden, unavailable
+from api.errors import ApiError, Message, forbidden, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
 from erp.gs1 import Gs1Error
@@ -178,8 +178,9 @@ async def start_capa(
     principal.require(START_SCOPE)
     if principal.is_person and not principal.groups & set(CAPA_STARTERS):
         raise forbidden(
-            f"starting a CAPA needs one of the groups {', '.join(CAPA_STARTERS)}; "
-            f"you are in {', '.join(sorted(principal.groups)) or 'no group'}"
+            "starting a CAPA needs one of the groups %(groups)s; you are in %(yours)s",
+            groups=", ".join(CAPA_STARTERS),
+            yours=", ".join(sorted(principal.groups)) or Message("no group"),
         )
     request, problems = await capa_problems(session, body)
     if problems:

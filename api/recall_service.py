@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api.errors import ApiError, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
 from api.workflow_updates import update_when_ready
@@ -93,10 +93,11 @@ def _require_starter(principal: Principal, drill: bool) -> None:
     principal.require(START_SCOPE)
     if principal.is_person and not may_start_recall(principal, drill=drill):
         groups = DRILL_STARTERS if drill else RECALL_STARTERS
-        what = "a recall drill" if drill else "a recall"
         raise forbidden(
-            f"starting {what} needs one of the groups {', '.join(groups)}; "
-            f"you are in {', '.join(sorted(principal.groups)) or 'no group'}"
+            "starting %(what)s needs one of the groups %(groups)s; you are in %(yours)s",
+            what=Message("a recall drill" if drill else "a recall"),
+            groups=", ".join(groups),
+            yours=", ".join(sorted(principal.groups)) or Message("no group"),
         )
 
 
@@ -175,7 +176,7 @@ async def start_recall_from_nc(
         )
     )
     if nc is None:
-        raise not_found(f"Nonconformance {key}")
+        raise not_found(Message("Nonconformance %(id)s", id=key))
     scope: dict[str, Any] = nc.recall_scope or {}
     suspects = [str(n) for n in scope.get("suspect_lots") or []]
     if not nc.recall_requested or not suspects:
@@ -218,7 +219,8 @@ async def widen_scope(
     it added; its refusal comes back as 409 (422 when the request is not valid)."""
     if not principal.is_person or not may_widen_scope(principal):
         raise forbidden(
-            f"widening a recall's scope needs one of the groups {', '.join(SCOPE_WIDENERS)}"
+            "widening a recall's scope needs one of the groups %(groups)s",
+            groups=", ".join(SCOPE_WIDENERS),
         )
     recall = await find_recall(session, key.strip()[:200])
     if recall is None:
@@ -278,7 +280,12 @@ async def recall_event(
             f"one of the groups {', '.join(groups)}"
         )
     if status != "running":
-        raise ApiError(409, f"recall {process_id} is {status}; it accepts no more events")
+        raise ApiError(
+            409,
+            "recall %(id)s is %(status)s; it accepts no more events",
+            id=process_id,
+            status=status,
+        )
     fields = {k: v for k, v in data.items() if k != "event_id"}
     event_model = ConsigneeResponse if event == "consignee-response" else RecallReturnReceived
     try:

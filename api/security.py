@@ -152,7 +152,8 @@ async def authenticate_password(
         raise ApiError(
             403,
             "This account is locked after repeated failed logins. "
-            f"Try again after {user.login_locked_until:%H:%M} UTC or ask an administrator.",
+            "Try again after %(time)s UTC or ask an administrator.",
+            time=f"{user.login_locked_until:%H:%M}",
         )
     valid = user is not None and user.is_active and not user.is_system
     if not verify_password(password, user.password_hash if valid and user else None) or not valid:

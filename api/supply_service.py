@@ -20,7 +20,7 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.process_service import process_id_for, start_once
 from api.recall_service import RECALL_KIND, RECALL_WORKFLOW, recall_event
 from api.security import Principal
@@ -121,8 +121,10 @@ def _require_starter(principal: Principal, spec: SupplyKind) -> None:
     principal.require("processes:start")
     if principal.is_person and not principal.groups & set(spec.groups):
         raise forbidden(
-            f"starting a {spec.name} needs one of the groups {', '.join(spec.groups)}; "
-            f"you are in {', '.join(sorted(principal.groups)) or 'no group'}"
+            "starting a %(what)s needs one of the groups %(groups)s; you are in %(yours)s",
+            what=spec.name,
+            groups=", ".join(spec.groups),
+            yours=", ".join(sorted(principal.groups)) or Message("no group"),
         )
 
 
@@ -330,7 +332,7 @@ async def _process_state(
         described = await client.get_workflow_handle(process_id).describe()
     except RPCError as err:
         if err.status == RPCStatusCode.NOT_FOUND:
-            raise not_found(f"Process {process_id}") from None
+            raise not_found(Message("Process %(id)s", id=process_id)) from None
         raise unavailable("The workflow service (Temporal)") from None
     running = described.status == WorkflowExecutionStatus.RUNNING
     status = "running" if running else (described.status.name.lower() if described.status else "")
@@ -365,7 +367,12 @@ async def _checked_event(
             f"one of the groups {', '.join(groups)}"
         )
     if status != "running":
-        raise ApiError(409, f"process {process_id} is {status}; it accepts no more events")
+        raise ApiError(
+            409,
+            "process %(id)s is %(status)s; it accepts no more events",
+            id=process_id,
+            status=status,
+        )
     fields = {k: v for k, v in data.items() if k != "event_id"}
     if event == "goods-received" and str(fields.get("gs1") or "").strip():
         fields = _with_label(fields)
@@ -419,9 +426,10 @@ async def _deliver(client: Client, process_id: str, update: ProcessEvent) -> Eve
     except WorkflowUpdateRPCTimeoutOrCancelledError:
         raise ApiError(
             503,
-            f"process {process_id} did not answer in time; the event may or may not have been "
+            "process %(id)s did not answer in time; the event may or may not have been "
             "taken. Send it again with the same Idempotency-Key: a repeat changes nothing.",
             headers={"Retry-After": "5"},
+            id=process_id,
         ) from None
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):

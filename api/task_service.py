@@ -16,7 +16,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, conflict, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, conflict, forbidden, not_found, unavailable
 from api.security import Principal, active_delegators, groups_of
 from api.workflow_updates import update_when_ready
 from erp.audit import AuditRecord, append_audit
@@ -99,12 +99,14 @@ async def eligibility(session: AsyncSession, task: Task, principal: Principal) -
         identities.append((delegator.username, groups, delegator.username))
     people = {name for name, _, _ in identities}
     if task.initiator and task.initiator in people:
-        who = (
-            "you"
-            if task.initiator == principal.username
-            else f"{task.initiator}, for whom you stand in,"
-        )
-        return Eligibility(None, [], f"segregation of duties: {who} initiated this request")
+        if task.initiator == principal.username:
+            why = Message("segregation of duties: you initiated this request")
+        else:
+            why = Message(
+                "segregation of duties: %(initiator)s, for whom you stand in, initiated this request",
+                initiator=task.initiator,
+            )
+        return Eligibility(None, [], why)
     if people & set(task.excluded_users):
         return Eligibility(None, [], "segregation of duties: you took part in this work")
     for name, groups, on_behalf in identities:
@@ -163,7 +165,7 @@ async def list_tasks(
 async def load_task(session: AsyncSession, task_id: int, *, for_update: bool = False) -> Task:
     task = await session.get(Task, task_id, with_for_update=for_update)
     if task is None:
-        raise not_found(f"Task {task_id}")
+        raise not_found(Message("Task %(id)s", id=task_id))
     return task
 
 
@@ -328,7 +330,11 @@ async def _claim_refusal(
     if not principal.is_person:
         return forbidden("systems cannot claim tasks; a person must")
     if task.status != "open":
-        return conflict(f"task {task.id} is already {task.status}; it cannot be claimed")
+        return conflict(
+            "task %(id)s is already %(status)s; it cannot be claimed",
+            id=task.id,
+            status=task.status,
+        )
     if task.rule != "any" and not (task.rule == "sequential"):
         return conflict(
             "this task needs several people's decisions; it is not claimed by one person"
@@ -336,7 +342,11 @@ async def _claim_refusal(
     if task.claimed_by == principal.username:
         return conflict("you have already claimed this task")
     if task.claimed_by:
-        return conflict(f"task {task.id} is claimed by {task.claimed_by}; ask them to release it")
+        return conflict(
+            "task %(id)s is claimed by %(who)s; ask them to release it",
+            id=task.id,
+            who=task.claimed_by,
+        )
     allowed = await eligibility(session, task, principal)
     if allowed.why_not:
         return forbidden(allowed.why_not)
@@ -350,11 +360,13 @@ async def release_task(
         task = await load_task(session, task_id, for_update=True)
         error: ApiError | None = None
         if task.status != "open":
-            error = conflict(f"task {task.id} is already {task.status}")
+            error = conflict("task %(id)s is already %(status)s", id=task.id, status=task.status)
         elif not task.claimed_by:
-            error = conflict(f"task {task.id} is not claimed")
+            error = conflict("task %(id)s is not claimed", id=task.id)
         elif task.claimed_by != principal.username and not principal.is_admin:
-            error = forbidden(f"only {task.claimed_by} or an administrator may release this task")
+            error = forbidden(
+                "only %(who)s or an administrator may release this task", who=task.claimed_by
+            )
         if error is None:
             previous = task.claimed_by
             task.claimed_by = None
@@ -405,7 +417,9 @@ async def decide_task(
     if task.claimed_by and task.claimed_by != principal.username:
         raise await refuse(
             conflict(
-                f"task {task.id} is claimed by {task.claimed_by}; ask them to release it first"
+                "task %(id)s is claimed by %(who)s; ask them to release it first",
+                id=task.id,
+                who=task.claimed_by,
             )
         )
     spec = TaskSpec.model_validate(task.spec)
@@ -486,9 +500,13 @@ async def _closed_conflict(session: AsyncSession, task: Task) -> ApiError | None
         .order_by(TaskDecision.seq)
     )
     names = [f"{who} for {behalf}" if behalf else who for who, behalf in rows]
-    by = f" by {', '.join(dict.fromkeys(names))}" if names else ""
-    outcome = f" (outcome: {task.outcome})" if task.outcome else ""
-    return conflict(f"task {task.id} is already {task.status}{by}{outcome}; nothing was changed")
+    by = ", ".join(dict.fromkeys(names))
+    said = "task %(id)s is already %(status)s"
+    said += (" by %(by)s" if names else "") + (" (outcome: %(outcome)s)" if task.outcome else "")
+    # the template is one of four, each in the catalog (see ui/locales/zh_Hans/errors.po)
+    return conflict(
+        said + "; nothing was changed", id=task.id, status=task.status, by=by, outcome=task.outcome
+    )
 
 
 async def _send_decision(
@@ -521,7 +539,8 @@ async def _send_decision(
             async with refuse.sessions() as session:
                 now = await load_task(session, task.id)
                 error = await _closed_conflict(session, now) or conflict(
-                    f"task {task.id} is no longer open (its step has ended); nothing was changed"
+                    "task %(id)s is no longer open (its step has ended); nothing was changed",
+                    id=task.id,
                 )
             raise await refuse(error) from None
         raise unavailable("The workflow service (Temporal)") from None
@@ -568,7 +587,8 @@ async def _verify_signature(
                 )
             else:
                 error = forbidden(
-                    f"wrong password; the signature was not applied ({left} attempt(s) left)"
+                    "wrong password; the signature was not applied (%(left)s attempt(s) left)",
+                    left=left,
                 )
         await append_audit(
             session,

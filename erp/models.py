@@ -231,7 +231,15 @@ class Outbox(Base):
     """Messages for people and systems, written in the same transaction as what caused them."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_pending", "status", "created_at"),)
+    __table_args__ = (
+        Index("ix_outbox_pending", "status", "created_at"),
+        # what the dispatcher claims next (erp/notify.py, migration 0009)
+        Index(
+            "ix_outbox_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # email | webhook
     recipient: Mapped[str] = mapped_column(String(200))  # user:<name> | group:<name> | url
@@ -242,6 +250,10 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
     sent_at: Mapped[datetime | None] = mapped_column(TZ)
+    # pending | sending (leased until next_attempt_at) | sent | failed (migration 0009)
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
 
 class AuditEntry(Base):
@@ -285,3 +297,66 @@ class AuditSeal(Base):
     head_hash: Mapped[str] = mapped_column(String(64))
     mac: Mapped[str] = mapped_column(String(64))
     sealed_at: Mapped[datetime] = mapped_column(TZ)
+
+
+# --- notifications (migration 0009; erp/notify.py delivers) ------------------------------------
+
+
+class MailboxMessage(Base):
+    """A mail of the embedded default (no SMTP host): what /mailbox shows, one row per address."""
+
+    __tablename__ = "mailbox_message"
+    __table_args__ = (
+        UniqueConstraint("outbox_id", "address", name="uq_mailbox_message_outbox_address"),
+        Index("ix_mailbox_message_user_id", "user_id", "id"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("app_user.id"))
+    address: Mapped[str] = mapped_column(String(200))  # the e-mail, or e.g. supplier:ACME
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+
+
+class WebhookSubscription(Base):
+    """A system that wants events as signed JSON POSTs; deleting one only marks it deleted."""
+
+    __tablename__ = "webhook_subscription"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    url: Mapped[str] = mapped_column(String(500))
+    event_types: Mapped[list[str]] = mapped_column(ARRAY(Text))  # "*" is every event
+    secret: Mapped[str] = mapped_column(String(200))  # the HMAC-SHA256 key of the signature
+    description: Mapped[str] = mapped_column(String(300), default="", server_default="")
+    active: Mapped[bool] = mapped_column(default=True, server_default=text("true"))
+    created_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    deleted_at: Mapped[datetime | None] = mapped_column(TZ)
+
+
+class WebhookDelivery(Base):
+    """One event to one subscription: pending | sending | delivered | failed."""
+
+    __tablename__ = "webhook_delivery"
+    __table_args__ = (
+        UniqueConstraint(
+            "subscription_id", "event_id", name="uq_webhook_delivery_subscription_event"
+        ),
+        Index(
+            "ix_webhook_delivery_due",
+            "next_attempt_at",
+            postgresql_where=text("status IN ('pending', 'sending')"),
+        ),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscription_id: Mapped[int] = mapped_column(ForeignKey("webhook_subscription.id"))
+    outbox_id: Mapped[int] = mapped_column(ForeignKey("outbox.id"))
+    event_id: Mapped[str] = mapped_column(String(80))
+    event_type: Mapped[str] = mapped_column(String(80))
+    status: Mapped[str] = mapped_column(String(20), default="pending", server_default="pending")
+    attempts: Mapped[int] = mapped_column(default=0, server_default="0")
+    next_attempt_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    last_error: Mapped[str] = mapped_column(Text, default="", server_default="")
+    last_status_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(TZ, server_default=func.now())
+    delivered_at: Mapped[datetime | None] = mapped_column(TZ)

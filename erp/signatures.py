@@ -92,6 +92,11 @@ async def verify_signatures(session: AsyncSession, *, batch: int = 1000) -> Sign
         session.expunge_all()
 
 
+async def signature_problem(session: AsyncSession, signature: ESignature) -> str:
+    """What no longer fits for one signature (as verify_signatures names it), '' when it fits."""
+    return _first(_problems(await _load(session, signature)))
+
+
 def _first(problems: Iterator[str]) -> str:
     return next(problems, "")
 

@@ -1,4 +1,4 @@
-"""Temporal Schedules Lotline needs: the nightly lot expiry.
+"""Temporal Schedules Lotline needs: the nightly lot expiry and the approvers' daily digest.
 
 `make run` creates them after the worker starts. In production run this once per deployment:
     TEMPORAL_ADDRESS=... python -m lotline_run.schedules
@@ -28,6 +28,8 @@ from settings import Settings
 
 LOT_EXPIRY_SCHEDULE = "lotline-lot-expiry"
 LOT_EXPIRY_WORKFLOW = "LotExpiry"  # workflows/lot_expiry.py
+DIGEST_SCHEDULE = "lotline-approver-digest"
+DIGEST_WORKFLOW = "ApproverDigest"  # workflows/digest.py
 
 
 def lot_expiry_schedule(task_queue: str) -> Schedule:
@@ -52,14 +54,41 @@ def lot_expiry_schedule(task_queue: str) -> Schedule:
     )
 
 
+def digest_schedule(task_queue: str) -> Schedule:
+    """Every day at 06:00 UTC; a day missed while Temporal was down is sent late, not twice
+    (the activity writes one digest per person per day)."""
+    return Schedule(
+        action=ScheduleActionStartWorkflow(
+            DIGEST_WORKFLOW, id="approver-digest", task_queue=task_queue
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    hour=[ScheduleRange(6)],
+                    minute=[ScheduleRange(0)],
+                    comment="approvers' daily digest, 06:00 UTC",
+                )
+            ],
+            time_zone_name="UTC",
+        ),
+        policy=SchedulePolicy(
+            overlap=ScheduleOverlapPolicy.SKIP, catchup_window=timedelta(hours=12)
+        ),
+    )
+
+
 async def ensure_schedules(client: Client, task_queue: str) -> list[str]:
     """Create the schedules that do not exist yet; the ids of those created."""
     created = []
-    try:
-        await client.create_schedule(LOT_EXPIRY_SCHEDULE, lot_expiry_schedule(task_queue))
-        created.append(LOT_EXPIRY_SCHEDULE)
-    except ScheduleAlreadyRunningError:
-        pass  # exists: an operator may have paused or edited it; leave it
+    for schedule_id, schedule in (
+        (LOT_EXPIRY_SCHEDULE, lot_expiry_schedule(task_queue)),
+        (DIGEST_SCHEDULE, digest_schedule(task_queue)),
+    ):
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            created.append(schedule_id)
+        except ScheduleAlreadyRunningError:
+            pass  # exists: an operator may have paused or edited it; leave it
     return created
 
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, timedelta
 from temporalio.client import ScheduleActionStartWorkflow, ScheduleRange
 
 from erp.seed import seed_demo
-from lotline_run.schedules import LOT_EXPIRY_SCHEDULE, ensure_schedules
+from lotline_run.schedules import DIGEST_SCHEDULE, LOT_EXPIRY_SCHEDULE, ensure_schedules
 from schemas.lot_expiry import ExpireLotsResult
 from tests.activities.test_lot_expiry import add_lot, statuses
 from tests.helpers import eventually
@@ -22,7 +22,7 @@ async def test_the_lot_expiry_schedule_is_created_once_and_runs_the_workflow(
     await seed_demo(sessions)
     await add_lot(sessions, "X-LAST-MONTH", "RELEASED", date.today() - timedelta(days=30))
     try:
-        assert await ensure_schedules(client, task_queue) == [LOT_EXPIRY_SCHEDULE]
+        assert await ensure_schedules(client, task_queue) == [LOT_EXPIRY_SCHEDULE, DIGEST_SCHEDULE]
         handle = client.get_schedule_handle(LOT_EXPIRY_SCHEDULE)
         await handle.pause(note="paused by hand")
         assert await ensure_schedules(client, task_queue) == []  # exists: left as it is
@@ -58,3 +58,4 @@ async def test_the_lot_expiry_schedule_is_created_once_and_runs_the_workflow(
         assert result.lot_numbers == ["X-LAST-MONTH"]
     finally:
         await client.get_schedule_handle(LOT_EXPIRY_SCHEDULE).delete()
+        await client.get_schedule_handle(DIGEST_SCHEDULE).delete()

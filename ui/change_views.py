@@ -14,6 +14,7 @@ from pydantic import ValidationError
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from api.errors import Message
 from erp.master_data import Document, Item, Supplier
 from schemas.api import AuditOut, ChangeDetail, ChangeStart
 from schemas.change_control import (
@@ -25,6 +26,7 @@ from schemas.change_control import (
     ProposedAction,
     Risk,
 )
+from ui.i18n import N_
 
 ACTION_ROWS = 4
 ACTION_FIELDS = ("kind", "target", "part_number", "new_revision", "new_status", "note")
@@ -168,7 +170,9 @@ def _problem(error: Mapping[str, Any], rows: list[int]) -> str:
     loc = [str(p) for p in error.get("loc", ())]
     message = str(error.get("msg", "not valid")).removeprefix("Value error, ")
     if loc == ["actions"] and error.get("type") == "too_short":
-        return "Actions: fill in at least one action (what the change does when it takes effect)"
+        return N_(
+            "Actions: fill in at least one action (what the change does when it takes effect)"
+        )
     if loc and loc[0] == "actions" and len(loc) > 1 and loc[1].isdigit():
         index = int(loc[1])
         row = rows[index] if index < len(rows) else index + 1
@@ -180,7 +184,7 @@ def _problem(error: Mapping[str, Any], rows: list[int]) -> str:
         return f"{where}: {message[:1].lower()}{message[1:]}"
     label = FORM_LABELS.get(loc[0], ".".join(loc)) if loc else "Form"
     if error.get("type") == "enum":
-        message = "choose one of the options"
+        message = N_("choose one of the options")
     return f"{label}: {message[:1].lower()}{message[1:]}"
 
 
@@ -426,19 +430,21 @@ def timeline(rows: list[AuditOut]) -> list[Event]:
 def _event(row: AuditOut) -> Event:
     after: Mapping[str, Any] = row.after or {}
     action, detail, signed = row.action, row.reason, False
-    what = action.replace("_", " ").replace(".", " ")
+    # `what` is a Message: English here, translated where a page shows it (the `message` filter)
+    what: str = action.replace("_", " ").replace(".", " ")
     if action == "task.opened":
-        what, detail = "task opened", str(after.get("title") or row.reason)
+        what, detail = Message("task opened"), str(after.get("title") or row.reason)
     elif action == "task.decided":
         outcome = str(after.get("decision_outcome") or after.get("outcome") or "")
-        what = f"decided: {outcome.replace('_', ' ')}" if outcome else "decided"
+        what = Message("decided: %(outcome)s", outcome=outcome.replace("_", " "))
+        what = what if outcome else Message("decided")
         signed = bool(after.get("signature_id"))
     elif action.startswith("task."):
-        what = "task " + action.removeprefix("task.").replace("_", " ")
+        what = Message("task %(action)s", action=action.removeprefix("task.").replace("_", " "))
     elif action == "change.requested":
-        what = "change requested"
+        what = Message("change requested")
     elif action == "change.triaged":
-        what = "triaged"
+        what = Message("triaged")
         if row.outcome != "refused":
             functions = ", ".join(function_label(f) for f in after.get("required_assessments", []))
             detail = detail or (
@@ -447,19 +453,22 @@ def _event(row: AuditOut) -> Event:
             )
     elif action == "change.assessed":
         outcome = str(after.get("outcome", "")).replace("_", " ")
-        what = f"assessed ({function_label(str(after.get('function', '')))}): {outcome}"
+        function = function_label(str(after.get("function", "")))
+        what = Message("assessed (%(function)s): %(outcome)s", function=function, outcome=outcome)
     elif action == "change.revised":
-        what = f"revised: revision {after.get('revision', '?')}"
+        what = Message("revised: revision %(revision)s", revision=after.get("revision", "?"))
     elif action == "change.effective":
-        what = "took effect"
+        what = Message("took effect")
         applied = after.get("applied") or []
         detail = "; ".join(str(a) for a in applied) if applied else detail
     elif action.startswith("change."):
-        what = "status: " + status_label(action.removeprefix("change."))
+        what = Message("status: %(status)s", status=status_label(action.removeprefix("change.")))
     elif action.startswith("master_data."):
         what = f"{action.removeprefix('master_data.').replace('_', ' ')} {row.entity_id}"
     elif action.startswith("process."):
-        what = "process " + action.removeprefix("process.").replace("_", " ")
+        what = Message(
+            "process %(action)s", action=action.removeprefix("process.").replace("_", " ")
+        )
     return Event(
         recorded_at=row.recorded_at,
         actor=row.actor,

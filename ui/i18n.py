@@ -4,18 +4,28 @@ Every string a person reads is written in English in the template or the code an
 catalogs under `ui/locales/<locale>/*.po` (gettext PO files, read with Babel; msgid is the English
 text, msgstr its translation). All PO files of a locale are merged, so each area keeps its own file.
 
-Templates call `_("text")` or `_("Due %(when)s", when=...)`; `ui.pages.render` puts `_` and
-`locale` in every template's context, chosen from the logged-in user's `locale`.
+Templates call `_("text")` or `_("Due %(when)s", when=...)`; `ui.pages.render` puts `_`,
+`pgettext` and `locale` in every template's context, chosen from the logged-in user's `locale`
+(before login, from Accept-Language). Also here: dates, numbers and money in the locale, and
+`translate_message` for the refusals (`api.errors.Message`). How-to and the test: docs/i18n.md.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from functools import cache
 from pathlib import Path
 from typing import Any
 
+from babel import Locale
+from babel.dates import format_date
 from babel.messages.pofile import read_po
+from babel.numbers import format_currency, format_decimal, format_percent
+from markupsafe import Markup
+
+from api.errors import Message
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LOCALE = "en"
@@ -30,25 +40,185 @@ def catalog(locale: str) -> dict[str, str]:
         with path.open("rb") as handle:
             for message in read_po(handle, locale=locale.replace("_Hans", "")):
                 if message.id and message.string and not message.fuzzy:
-                    messages[str(message.id)] = str(message.string)
+                    messages[keyed(message.context, str(message.id))] = str(message.string)
     return messages
+
+
+def keyed(context: str | None, message: str) -> str:
+    """The catalog key of a message with a msgctxt (gettext's convention): one English word
+    that reads two ways ("Open" the task, the "Open" quantity) has one entry per context."""
+    return f"{context}\x04{message}" if context else message
 
 
 def supported(locale: str | None) -> str:
     return locale if locale in LOCALES else DEFAULT_LOCALE
 
 
-def translate(locale: str | None, message: str, **values: Any) -> str:
+def translate(locale: str | None, message: str, /, **values: Any) -> str:
     """The message in the locale (English when the locale has no translation), with `%(name)s`
     placeholders filled from `values`."""
     text = catalog(supported(locale)).get(message, message) if message else message
     return text % values if values else text
 
 
-def gettext_for(locale: str | None) -> Callable[..., str]:
+def gettext_for(locale: str | None) -> Callable[..., Markup]:
+    """The `_` of a template: the translation as safe markup, the text and values escaped (a value
+    that is markup already, a macro's output, stays as it is)."""
     chosen = supported(locale)
 
-    def gettext(message: str, **values: Any) -> str:
-        return translate(chosen, message, **values)
+    def gettext(message: str | None, /, **values: Any) -> Markup:
+        if message is None:
+            return Markup("")
+        if not isinstance(message, str):  # a number, an undefined value: shown as it is
+            message = str(message)
+        text = catalog(chosen).get(message, message) if message else message
+        return Markup.escape(text) % values if values else Markup.escape(text)
 
     return gettext
+
+
+def pgettext_for(locale: str | None) -> Callable[..., Markup]:
+    """The `pgettext` of a template: `pgettext("verb", "Open")`, for a word whose translation
+    depends on what it means here; English shows the word."""
+    gettext = gettext_for(locale)
+    chosen = supported(locale)
+
+    def pgettext(context: str, message: str, /, **values: Any) -> Markup:
+        text = catalog(chosen).get(keyed(context, message), message)
+        return gettext(text, **values)
+
+    return pgettext
+
+
+def N_(message: str) -> str:
+    """Marks a text as one to translate where it is shown (a label kept in a constant); the
+    translation test collects it."""
+    return message
+
+
+# ---------------------------------------------------------------- values in the locale
+# English keeps the ISO dates and the "12 %" the pages have always shown; Chinese follows CLDR
+# (2026年12月3日, 12%). Times are always UTC and say so, in every language.
+
+
+def babel_locale(locale: str | None) -> str:
+    return "zh_Hans_CN" if supported(locale) == "zh_Hans" else "en"
+
+
+def format_quantity(value: Decimal | int | None, locale: str | None = None) -> str:
+    """12000.0000 → '12,000'; 1.5500 → '1.55' (every digit the value has, none added)."""
+    if value is None:
+        return "—"
+    number = Decimal(value).normalize()
+    return format_decimal(number, locale=babel_locale(locale), decimal_quantization=False)
+
+
+def format_money(value: Decimal | None, currency: str = "EUR", locale: str | None = None) -> str:
+    """'1,800.00 EUR': the amount and the ISO code, so no one mistakes ¥ for CNY or JPY."""
+    if value is None:
+        return "—"
+    return format_currency(
+        Decimal(value), currency, format="#,##0.00 ¤¤", locale=babel_locale(locale)
+    )
+
+
+def format_share(part: int, whole: int, locale: str | None = None) -> str:
+    if not whole:
+        return "—"
+    pattern = "#,##0%" if supported(locale) == "zh_Hans" else "#,##0 %"
+    return format_percent(part / whole, format=pattern, locale=babel_locale(locale))
+
+
+def format_day(value: date | datetime | None, locale: str | None = None) -> str:
+    """A date: 2026-12-03 in English, 2026年12月3日 in Chinese; a datetime with its UTC time."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime):
+        return format_moment(value, locale)
+    if supported(locale) == "zh_Hans":
+        return format_date(value, format="long", locale=babel_locale(locale))
+    return value.isoformat()
+
+
+def format_moment(value: datetime | None, locale: str | None = None) -> str:
+    """2026-12-03 14:05 UTC; 2026年12月3日 14:05 UTC."""
+    if value is None:
+        return "—"
+    moment = value.astimezone(UTC)
+    if supported(locale) == "zh_Hans":
+        day = format_date(moment.date(), format="long", locale=babel_locale(locale))
+        return f"{day} {moment:%H:%M} UTC"
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def country_name(code: str | None, locale: str | None = None) -> str:
+    """US → 'United States' / '美国' (CLDR's names); an unknown code stays as it is."""
+    if not code:
+        return "—"
+    return Locale.parse(babel_locale(locale)).territories.get(code.upper(), code)
+
+
+def format_due(
+    value: datetime | None, locale: str | None = None, now: datetime | None = None
+) -> str:
+    """'due in 5 h', 'overdue by 2 d' — how a due time reads at a glance."""
+    if value is None:
+        return translate(locale, "no due time")
+    delta = value - (now or datetime.now(UTC))
+    seconds = abs(delta.total_seconds())
+    if seconds < 3600:
+        amount = translate(locale, "%(n)s min", n=max(1, int(seconds // 60)))
+    elif seconds < 86400 * 2:
+        amount = translate(locale, "%(n)s h", n=int(seconds // 3600))
+    else:
+        amount = translate(locale, "%(n)s d", n=int(seconds // 86400))
+    if delta.total_seconds() >= 0:
+        return translate(locale, "due in %(amount)s", amount=amount)
+    return translate(locale, "overdue by %(amount)s", amount=amount)
+
+
+def translate_message(locale: str | None, message: object) -> str:
+    """A message from a service or a workflow in the locale: an `api.errors.Message` through its
+    English template and values (a value that is a text is translated too when the catalog has
+    it), a plain text by looking it up as it is (a workflow's refusal is a constant text)."""
+    if message is None:
+        return ""
+    if isinstance(message, Message):
+        values = {
+            name: translate_message(locale, value) if isinstance(value, str) else value
+            for name, value in message.values.items()
+        }
+        return translate(locale, message.template, **values)
+    text = str(message)
+    table = catalog(supported(locale))
+    if not table or text in table:
+        return translate(locale, text)
+    # a form's problems composed as "Label: problem; Label: problem" read part by part
+    return "；".join(_problem_in(table, part) for part in text.split("; "))
+
+
+def _problem_in(table: dict[str, str], problem: str) -> str:
+    if problem in table or ": " not in problem:
+        return table.get(problem, problem)
+    label, said = problem.split(": ", 1)
+    return f"{table.get(label, label)}：{table.get(said, said)}"
+
+
+def preferred(accept_language: str | None) -> str:
+    """The locale an Accept-Language header asks for first among ours: 'zh-CN,zh;q=0.9' → zh_Hans."""
+    ranked: list[tuple[float, int, str]] = []
+    for position, part in enumerate((accept_language or "").split(",")):
+        tag, _, params = part.strip().partition(";")
+        quality = 1.0
+        if params.strip().startswith("q="):
+            try:
+                quality = float(params.strip()[2:])
+            except ValueError:
+                quality = 0.0
+        ranked.append((-quality, position, tag.strip().lower()))
+    for _, _, tag in sorted(ranked):
+        if tag.startswith("zh") and not any(t in tag for t in ("hant", "-tw", "-hk", "-mo")):
+            return "zh_Hans"
+        if tag.startswith("en"):
+            return "en"
+    return DEFAULT_LOCALE

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 import re
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -18,6 +18,8 @@ from urllib.parse import quote
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
+from jinja2 import pass_context
+from jinja2.runtime import Context
 
 from api.deps import DbSession
 from api.errors import ApiError
@@ -58,9 +60,12 @@ def check_csrf(principal: Principal, token: object) -> None:
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
     context.setdefault("user", getattr(request.state, "principal", None))
     context.setdefault("now", datetime.now(UTC))
-    locale = i18n.supported(getattr(context["user"], "locale", None))
+    # a logged-in person's own choice; before login, what the browser asks for
+    chosen = getattr(context["user"], "locale", None)
+    locale = i18n.supported(chosen or i18n.preferred(request.headers.get("accept-language")))
     context.setdefault("locale", locale)
     context.setdefault("_", i18n.gettext_for(locale))
+    context.setdefault("pgettext", i18n.pgettext_for(locale))
     return templates.TemplateResponse(request, name, context, status_code=status_code)
 
 
@@ -84,14 +89,14 @@ class ProcessPage(NamedTuple):
 
 # the kinds of process with a page of their own; the others have the generic /processes/<id>
 PROCESS_PAGES = {
-    "purchase": ProcessPage("/purchases", "purchase"),
-    "work-order": ProcessPage("/work-orders", "work order"),
-    "shipment": ProcessPage("/shipments", "shipment"),
-    "procure-to-deliver": ProcessPage("/orders", "customer order"),
-    "change-control": ProcessPage("/changes", "change request"),
-    "nonconformance": ProcessPage("/nonconformances", "nonconformance"),
-    "capa": ProcessPage("/capas", "CAPA"),
-    "recall": ProcessPage("/recalls", "recall"),
+    "purchase": ProcessPage("/purchases", i18n.N_("purchase")),
+    "work-order": ProcessPage("/work-orders", i18n.N_("work order")),
+    "shipment": ProcessPage("/shipments", i18n.N_("shipment")),
+    "procure-to-deliver": ProcessPage("/orders", i18n.N_("customer order")),
+    "change-control": ProcessPage("/changes", i18n.N_("change request")),
+    "nonconformance": ProcessPage("/nonconformances", i18n.N_("nonconformance")),
+    "capa": ProcessPage("/capas", i18n.N_("CAPA")),
+    "recall": ProcessPage("/recalls", i18n.N_("recall")),
 }
 
 
@@ -116,28 +121,21 @@ def lot_url(lot_number: str) -> str:
 # ---------------------------------------------------------------- how values read
 
 
-def qty(value: Decimal | int | None) -> str:
-    """12000.0000 → '12,000'; 1.5500 → '1.55'."""
-    if value is None:
-        return "—"
-    number = Decimal(value).normalize()
-    return f"{number:,f}"
+def qty(value: Decimal | int | None, locale: str | None = None) -> str:
+    """12000.0000 → '12,000'; 1.5500 → '1.55', grouped as the locale groups."""
+    return i18n.format_quantity(value, locale)
 
 
-def money(value: Decimal | None, currency: str = "EUR") -> str:
-    return "—" if value is None else f"{Decimal(value):,.2f} {currency}"
+def money(value: Decimal | None, currency: str = "EUR", locale: str | None = None) -> str:
+    return i18n.format_money(value, currency, locale)
 
 
-def percent(part: int, whole: int) -> str:
-    return "—" if not whole else f"{100 * part / whole:.0f} %"
+def percent(part: int, whole: int, locale: str | None = None) -> str:
+    return i18n.format_share(part, whole, locale)
 
 
-def show_date(value: date | datetime | None) -> str:
-    if value is None:
-        return "—"
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    return value.isoformat()
+def show_date(value: date | datetime | None, locale: str | None = None) -> str:
+    return i18n.format_day(value, locale)
 
 
 def lot_tone(status: str) -> str:
@@ -158,23 +156,13 @@ def process_tone(status: str) -> str:
 # ---------------------------------------------------------------- template filters
 
 
-def when(value: datetime | None) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC") if value else "—"
+def when(value: datetime | None, locale: str | None = None) -> str:
+    return i18n.format_moment(value, locale)
 
 
-def relative(value: datetime | None) -> str:
+def relative(value: datetime | None, locale: str | None = None) -> str:
     """'in 5 h', 'overdue by 2 d' — how a due time reads at a glance."""
-    if value is None:
-        return "no due time"
-    delta = value - datetime.now(UTC)
-    seconds = abs(delta.total_seconds())
-    if seconds < 3600:
-        amount = f"{max(1, int(seconds // 60))} min"
-    elif seconds < 86400 * 2:
-        amount = f"{int(seconds // 3600)} h"
-    else:
-        amount = f"{int(seconds // 86400)} d"
-    return f"due in {amount}" if delta.total_seconds() >= 0 else f"overdue by {amount}"
+    return i18n.format_due(value, locale)
 
 
 def humanize(action: str) -> str:
@@ -187,11 +175,14 @@ def humanize(action: str) -> str:
     )
 
 
-def sentence(message: str | None) -> str:
-    """Service messages are written lower-case to be embedded; on a page they stand alone."""
-    text = (message or "").strip()
+def sentence(message: str | None, locale: str | None = None) -> str:
+    """Service messages are written lower-case to be embedded; on a page they stand alone, in the
+    reader's language (an ApiError's message carries its English template and values)."""
+    text = i18n.translate_message(locale, message).strip()
     if not text:
         return ""
+    if i18n.supported(locale) == "zh_Hans":
+        return text if text[-1] in "。！？）.!?)" else text + "。"
     text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?)" else text + "."
 
@@ -214,25 +205,48 @@ def context_label(key: object) -> str:
     return choice_label(key)
 
 
+def in_locale(function: Callable[..., str]) -> Callable[..., str]:
+    """A filter or helper that formats in the page's locale (the `locale` of its context)."""
+
+    @pass_context
+    def localised(context: Context, *args: Any, **kwargs: Any) -> str:
+        return function(*args, locale=context.get("locale"), **kwargs)
+
+    return localised
+
+
+def translated(function: Callable[..., str]) -> Callable[..., str]:
+    """A label filter whose English label is looked up in the page's language."""
+
+    @pass_context
+    def localised(context: Context, *args: Any, **kwargs: Any) -> str:
+        return i18n.translate(context.get("locale"), function(*args, **kwargs))
+
+    return localised
+
+
 templates.env.filters.update(
-    choice_label=choice_label,
-    context_label=context_label,
-    when=when,
-    sentence=sentence,
-    relative=relative,
-    humanize=humanize,
-    status_label=change_views.status_label,
+    choice_label=translated(choice_label),
+    context_label=translated(context_label),
+    when=in_locale(when),
+    sentence=in_locale(sentence),
+    relative=in_locale(relative),
+    humanize=translated(humanize),
+    message=in_locale(lambda text, locale=None: i18n.translate_message(locale, text)),
+    status_label=translated(change_views.status_label),
     status_tone=change_views.status_tone,
-    function_label=change_views.function_label,
+    function_label=translated(change_views.function_label),
 )
 templates.env.globals.update(
+    languages=i18n.LOCALES,
+    country_name=in_locale(i18n.country_name),
     process_pages=PROCESS_PAGES,
     process_url=process_url,
     lot_url=lot_url,
-    qty=qty,
-    money=money,
-    percent=percent,
-    show_date=show_date,
+    qty=in_locale(qty),
+    money=in_locale(money),
+    percent=in_locale(percent),
+    show_date=in_locale(show_date),
     lot_tone=lot_tone,
     process_tone=process_tone,
     may_start_recall=may_start_recall,

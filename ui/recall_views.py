@@ -54,6 +54,8 @@ FORM_LABELS = {
 
 
 def render(request: Request, name: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    # the working days of the site's country count the clock, whatever language the reader reads
+    context.setdefault("calendar_country", request.app.state.settings.holidays_country)
     context.setdefault("refresh_seconds", REFRESH_SECONDS)
     context.setdefault("source_labels", SOURCE_LABELS)
     context.setdefault("depth_labels", DEPTH_LABELS)

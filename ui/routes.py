@@ -31,7 +31,18 @@ from erp.models import AppGroup
 from erp.queries import audit_query
 from schemas.api import ApprovalStart, DecisionIn, DelegationIn
 from schemas.human_task import DecisionRule
-from ui import change_views, lot_views, quality_views, recall_views, supply_views
+from ui import (
+    change_views,
+    dashboard_views,
+    lot_views,
+    mailbox_views,
+    quality_views,
+    recall_views,
+    report_views,
+    settings_views,
+    supply_views,
+)
+from ui.i18n import N_
 from ui.pages import HERE, LoginRequired, User, check_csrf, render
 
 router = APIRouter(include_in_schema=False)
@@ -39,6 +50,10 @@ router.include_router(supply_views.router)  # the procure-to-deliver pages
 router.include_router(lot_views.router)  # lots and suppliers
 router.include_router(quality_views.router)  # nonconformances and CAPAs
 router.include_router(recall_views.router)  # recalls and the trace explorer
+router.include_router(report_views.router)  # printed reports (PDF, CSV)
+router.include_router(settings_views.router)  # the person's language
+router.include_router(mailbox_views.router)  # the embedded mailbox
+router.include_router(dashboard_views.router)  # the operations dashboard
 LOGIN_CSRF_COOKIE = "lotline_login_csrf"
 
 
@@ -97,7 +112,7 @@ async def login(
             403,
             next=_safe_next(next),
             csrf=expected or "",
-            error="The login form expired; please try again.",
+            error=N_("The login form expired; please try again."),
             user=None,
         )
     try:
@@ -228,9 +243,9 @@ async def _task_page(
     allowed = await task_service.eligibility(session, row, user)
     signs = [o["name"] for o in task.outcomes if o.get("signature_meaning")]
     notices = {
-        "claimed": "You claimed this task.",
-        "released": "You released this task.",
-        "decided": "Your decision was recorded.",
+        "claimed": N_("You claimed this task."),
+        "released": N_("You released this task."),
+        "decided": N_("Your decision was recorded."),
     }
     return render(
         request,
@@ -309,7 +324,13 @@ async def decide(
     kept: dict[str, Any] = {"outcome": outcome, "fields": fields, "comment": comment}
     if not outcome:
         return await _task_page(
-            request, session, user, task_id, status_code=422, error="Choose an outcome.", form=kept
+            request,
+            session,
+            user,
+            task_id,
+            status_code=422,
+            error=N_("Choose an outcome."),
+            form=kept,
         )
     decision = DecisionIn(
         outcome=outcome,

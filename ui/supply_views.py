@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import process_service, supply_service
 from api.deps import AppSettings, DbSession, Sessions, Temporal
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.security import Principal
 from api.supply_service import SupplyRequest
 from api.task_service import audit_out, task_out
@@ -61,6 +61,7 @@ from schemas.supply import (
 )
 from ui import pages
 from ui.change_views import Event, show, timeline
+from ui.i18n import N_
 from ui.lot_views import first_serials, inspections_of
 from ui.pages import PROCESS_PAGES, User, check_csrf, form_values, process_url
 
@@ -91,10 +92,15 @@ class Kind:
 KINDS: dict[str, Kind] = {
     k.kind: k
     for k in (
-        Kind("purchase", "Purchases", "purchase", "New purchase"),
-        Kind("work-order", "Work orders", "work order", "New work order"),
-        Kind("shipment", "Shipments", "shipment", "New shipment"),
-        Kind("procure-to-deliver", "Customer orders", "customer order", "New customer order"),
+        Kind("purchase", N_("Purchases"), N_("purchase"), N_("New purchase")),
+        Kind("work-order", N_("Work orders"), N_("work order"), N_("New work order")),
+        Kind("shipment", N_("Shipments"), N_("shipment"), N_("New shipment")),
+        Kind(
+            "procure-to-deliver",
+            N_("Customer orders"),
+            N_("customer order"),
+            N_("New customer order"),
+        ),
     )
 }
 PROCESS_STATUSES = ("running", "completed", "cancelled", "failed")
@@ -421,7 +427,7 @@ def _problem(error: Mapping[str, Any], rows: Sequence[int]) -> str:
     kind = str(error.get("type", ""))
     message = _message(kind, str(error.get("msg", "not valid")).removeprefix("Value error, "))
     if loc == ["lines"] and kind == "too_short":
-        return "Lines: fill in at least one line (part and quantity)"
+        return N_("Lines: fill in at least one line (part and quantity)")
     if loc and loc[0] == "lines" and len(loc) > 1 and loc[1].isdigit():
         index = int(loc[1])
         where = f"Line {rows[index] if index < len(rows) else index + 1}"
@@ -435,15 +441,15 @@ def _problem(error: Mapping[str, Any], rows: Sequence[int]) -> str:
 def _message(kind: str, message: str) -> str:
     """Pydantic's message for a kind of error, in the words of a form."""
     if kind == "missing" or (kind == "string_too_short" and "1 character" in message):
-        return "fill this in"
+        return N_("fill this in")
     if kind.startswith("date_") or kind.startswith("datetime_"):
-        return "enter a date like 2026-12-31"
+        return N_("enter a date like 2026-12-31")
     if kind == "greater_than":
-        return "must be more than 0"
+        return N_("must be more than 0")
     if kind in ("decimal_parsing", "int_parsing"):
-        return "enter a number"
+        return N_("enter a number")
     if kind == "string_pattern_mismatch":
-        return "use letters, digits, '.', '_' or '-' only"
+        return N_("use letters, digits, '.', '_' or '-' only")
     return message
 
 
@@ -490,7 +496,8 @@ def supply_timeline(rows: list[AuditOut]) -> list[Event]:
     for row, event in zip(rows, events, strict=True):
         after: Mapping[str, Any] = row.after or {}
         if row.action == "process.step" and after.get("step"):
-            event.what = "step: " + str(after["step"]).replace("_", " ").replace("-", " ")
+            step = str(after["step"]).replace("_", " ").replace("-", " ")
+            event.what = Message("step: %(step)s", step=step)
         elif not event.detail and after and not row.action.startswith("task."):
             event.detail = _facts(after)
     return events

@@ -12,9 +12,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import recall_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
+from api.routes import reports
 from api.routes.processes import recall_started
 from api.security import Principal
-from erp.recall_report import build_recall_report
 from schemas.api import RecallDetail, RecallList, RecallProcessOut, RecallScopeVersionList
 from schemas.recall_activities import WidenScopeResult
 
@@ -109,19 +109,10 @@ async def recall_report(
 async def report_response(
     session: AsyncSession, principal: Principal, key: str, holidays_country: str
 ) -> Response:
-    """The PDF answer, for the API and the pages alike."""
-    detail = await recall_service.recall_detail(
-        session=session, principal=principal, key=key, holidays_country=holidays_country
-    )
-    pdf, digest = build_recall_report(detail, produced_by=principal.username)
-    return Response(
-        pdf,
-        media_type="application/pdf",
-        headers={
-            "Content-Disposition": f'inline; filename="{detail.number}.pdf"',
-            "X-Content-SHA256": digest,
-        },
-    )
+    """The PDF answer, for the API and the pages alike: the report of api/routes/reports.py
+    (its CSV at /api/v1/reports/recall/{key}?format=csv), recorded as `report.produced`."""
+    report = await reports.build_recall(session, principal, key, holidays_country)
+    return await reports.deliver(session, principal, report, "pdf")
 
 
 @router.post("/nonconformances/{key}/recall", status_code=201, response_model=RecallProcessOut)

@@ -1,4 +1,4 @@
-"""People and their locks (administrators only)."""
+"""People: the caller's own profile and language; their locks (administrators only)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel
 from sqlalchemy import select
 
+from api import locale_service
 from api.deps import CurrentPrincipal, DbSession
 from api.errors import forbidden, not_found
 from api.security import groups_of
@@ -25,6 +26,39 @@ class UserOut(BaseModel):
     is_system: bool
     login_locked_until: datetime | None
     signature_locked_at: datetime | None
+
+
+class MeOut(BaseModel):
+    username: str
+    full_name: str
+    groups: list[str]
+    locale: str
+
+
+class LocaleIn(BaseModel):
+    locale: str  # "en" or "zh_Hans"
+
+
+@router.get("/me", response_model=MeOut)
+async def me(principal: CurrentPrincipal) -> MeOut:
+    """Who the caller is and the language the UI shows them."""
+    return MeOut(
+        username=principal.username,
+        full_name=principal.full_name,
+        groups=sorted(principal.groups),
+        locale=principal.locale,
+    )
+
+
+@router.put("/me/locale", response_model=LocaleIn)
+async def set_my_locale(
+    body: LocaleIn, principal: CurrentPrincipal, session: DbSession
+) -> LocaleIn:
+    """Choose the caller's own language (each person sets only their own)."""
+    locale = await locale_service.set_locale(
+        session=session, principal=principal, locale=body.locale, source="api"
+    )
+    return LocaleIn(locale=locale)
 
 
 @router.get("", response_model=list[UserOut])

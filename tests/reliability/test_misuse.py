@@ -78,6 +78,7 @@ COVERED_BY_THE_START_MATRIX = {
 }
 STATIC_MOUNTS = {"/static", "/docs-assets"}
 DUE = (datetime.now(UTC).date() + timedelta(days=30)).isoformat()
+NO_SUCH_ID = 2_147_483_647  # the largest id a path accepts: no row has it
 
 
 # ---------------------------------------------------------------- the routes the app serves
@@ -409,6 +410,30 @@ API_RULES = [
     api(
         "GET", "/api/v1/recalls/{key}/report.pdf", ALL, url="/api/v1/recalls/RCL-AUTHZ-1/report.pdf"
     ),
+    # reports: whoever may read the record; producing one is audited (report.produced)
+    api(
+        "GET",
+        "/api/v1/reports/audit-trail",
+        AUDIT_READERS,
+        url="/api/v1/reports/audit-trail?process_id=ap-authz&format=csv",
+    ),
+    api(
+        "GET",
+        "/api/v1/reports/signatures/{key}",
+        ALL,
+        404,
+        url="/api/v1/reports/signatures/ap-authz",
+    ),
+    api(
+        "GET",
+        "/api/v1/reports/device-history/{lot}",
+        ALL,
+        {200, 422},  # 422: the first lot was received, not made here
+        url="/api/v1/reports/device-history/{lot}?format=csv",
+    ),
+    api("GET", "/api/v1/reports/genealogy/{lot}", ALL, url="/api/v1/reports/genealogy/{lot}"),
+    api("GET", "/api/v1/reports/capa/{key}", ALL, 404, url="/api/v1/reports/capa/CAPA-NO-SUCH"),
+    api("GET", "/api/v1/reports/recall/{key}", ALL, url="/api/v1/reports/recall/RCL-AUTHZ-1"),
     api(
         "POST",
         "/api/v1/nonconformances/{key}/recall",
@@ -416,6 +441,33 @@ API_RULES = [
         404,
         url="/api/v1/nonconformances/NC-NO-SUCH/recall",
     ),
+    # webhooks: administrators (people), or keys with webhooks:manage (the MES key has not)
+    api("GET", "/api/v1/webhooks", frozenset({"admin"})),
+    api(
+        "POST",
+        "/api/v1/webhooks",
+        frozenset({"admin"}),
+        422,  # a valid body whose URL is not http(s): refused after the authorization check
+        body={"url": "ftp://hooks.invalid/authz", "event_types": ["*"]},
+    ),
+    api(
+        "DELETE",
+        "/api/v1/webhooks/{subscription_id}",
+        frozenset({"admin"}),
+        404,
+        url=f"/api/v1/webhooks/{NO_SUCH_ID}",
+    ),
+    api(
+        "GET",
+        "/api/v1/webhooks/{subscription_id}/deliveries",
+        frozenset({"admin"}),
+        404,
+        url=f"/api/v1/webhooks/{NO_SUCH_ID}/deliveries",
+    ),
+    api("GET", "/api/v1/dashboard", EVERYONE),  # a key needs dashboard:read (the MES key has not)
+    api("GET", "/api/v1/users/me", ALL),
+    # a person's own language, set to the one already stored (the seed's "en"): nothing changes
+    api("PUT", "/api/v1/users/me/locale", EVERYONE, body={"locale": "en"}),
 ]
 
 PAGE_RULES = [
@@ -610,6 +662,31 @@ PAGE_RULES = [
         body={"lots": "NO-SUCH-LOT", "reason": "authorization table"},
     ),
     page("GET", "/recalls/{key}/report.pdf", EVERYONE, url="/recalls/RCL-AUTHZ-1/report.pdf"),
+    page("GET", "/reports", EVERYONE),
+    page(
+        "GET",
+        "/reports/audit-trail",
+        AUDIT_READERS,
+        url="/reports/audit-trail?process_id=ap-authz&format=csv",
+    ),
+    page("GET", "/reports/signatures/{key}", EVERYONE, 404, url="/reports/signatures/ap-authz"),
+    page(
+        "GET",
+        "/reports/device-history/{lot:path}",
+        EVERYONE,
+        {200, 422},
+        url="/reports/device-history/{lot}?format=csv",
+    ),
+    page("GET", "/reports/genealogy/{lot:path}", EVERYONE, url="/reports/genealogy/{lot}"),
+    page("GET", "/reports/capa/{key}", EVERYONE, 404, url="/reports/capa/CAPA-NO-SUCH"),
+    page("GET", "/reports/recall/{key}", EVERYONE, url="/reports/recall/RCL-AUTHZ-1"),
+    page("GET", "/reports/lot", EVERYONE, 422, url="/reports/lot?kind=genealogy"),
+    page("GET", "/dashboard", EVERYONE),
+    page("GET", "/mailbox", EVERYONE),
+    page("GET", "/settings", EVERYONE),
+    # the language already stored (the seed's "en"): saved, nothing changes
+    page("POST", "/settings", EVERYONE, 303, body={"locale": "en"}),
+    page("POST", "/settings", EVERYONE, 422, body={"locale": "no-such-language"}),
 ]
 PUBLIC_ROUTES = {
     ("GET", "/openapi.json"),
@@ -653,12 +730,14 @@ SNAPSHOT_TABLES = (
     "capa",
     "change_request",
     "lot",
+    "webhook_subscription",
 )
 
 
 async def snapshot(site: Site) -> dict[str, str]:
     """A digest of every row of the tables a write could touch; audit rows except refusals
-    (a refused attempt is audited by design, with outcome 'refused')."""
+    (a refused attempt is audited by design, with outcome 'refused') and produced reports
+    (reading a report is audited by design, `report.produced`)."""
     digests: dict[str, str] = {}
     async with site.sessions() as session:
         for table in SNAPSHOT_TABLES:
@@ -672,7 +751,10 @@ async def snapshot(site: Site) -> dict[str, str]:
             )
         digests["audit_entry"] = str(
             await session.scalar(
-                text("SELECT count(*) FROM audit_entry WHERE outcome <> 'refused'")
+                text(
+                    "SELECT count(*) FROM audit_entry"
+                    " WHERE outcome <> 'refused' AND action <> 'report.produced'"
+                )
             )
         )
     return digests
@@ -1361,8 +1443,9 @@ BENIGN = "zz-no-such-value"
 
 
 def rows_in(response: httpx.Response) -> int:
-    """How many rows an answer carries (0 for a refusal)."""
-    if response.status_code != 200:
+    """How many rows a JSON answer carries (0 for a refusal; a report's PDF or CSV file is not
+    counted: for those only "never a 500" and "every table as it was" apply)."""
+    if response.status_code != 200 or "json" not in response.headers.get("content-type", ""):
         return 0
     body = response.json()
     if isinstance(body, list):

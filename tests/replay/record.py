@@ -400,10 +400,22 @@ LOT_EXPIRY_SCENARIO = (
 )
 
 
-async def record_lot_expiry(socket: str) -> None:
+# The approvers' daily digest (--only-digest): its workflow test; the first run's history.
+DIGEST_SCENARIO = (
+    "tests.workflows.test_digest",
+    "test_one_digest_per_person_per_day_overdue_first_in_their_language",
+    "approver-digest-1",
+)
+
+
+async def record_lot_expiry(
+    socket: str,
+    scenario: tuple[str, str, str] = LOT_EXPIRY_SCENARIO,
+    name: str = "lot_expiry_expires_what_is_past_its_date",
+) -> None:
     import importlib
 
-    module_name, test_name, workflow_id = LOT_EXPIRY_SCENARIO
+    module_name, test_name, workflow_id = scenario
     test = getattr(importlib.import_module(module_name), test_name)
     database = f"rec_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(f"host={socket} user=postgres dbname=postgres", autocommit=True) as c:
@@ -419,7 +431,7 @@ async def record_lot_expiry(socket: str) -> None:
             time_skipping_env=env,
             task_queue=f"rec-{uuid.uuid4().hex[:8]}",
         )
-        await _save(env.client, "lot_expiry_expires_what_is_past_its_date", workflow_id)
+        await _save(env.client, name, workflow_id)
     finally:
         await env.shutdown()
         await engine.dispose()
@@ -465,6 +477,12 @@ async def main() -> None:
     if "--only-recall" in sys.argv:  # the recall scenarios, on their own databases
         try:
             await record_supply(str(socket), RECALL_SCENARIOS, ("recall",))
+        finally:
+            server.cleanup()
+        return
+    if "--only-digest" in sys.argv:  # the approvers' daily digest, on a database of its own
+        try:
+            await record_lot_expiry(str(socket), DIGEST_SCENARIO, "digest_one_per_person_per_day")
         finally:
             server.cleanup()
         return

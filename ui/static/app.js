@@ -1,10 +1,26 @@
 // Lotline's own small script. Progressive enhancement only: every page works without it.
 (function () {
   "use strict";
-  // Inbox filters: switching a tab submits the filter form at once.
+  var store = null;
+  try { store = window.sessionStorage; } catch (e) { store = null; }
+  // Inbox filters: switching a tab submits the filter form at once. The focus comes back to the
+  // chosen tab after the reload, so someone moving through the tabs with the arrow keys stays
+  // where they were instead of starting again from the top of the page.
+  var focusKey = "lotline-focus-tab";
   document.querySelectorAll(".tabs input[type=radio]").forEach(function (radio) {
-    radio.addEventListener("change", function () { radio.form.submit(); });
+    radio.addEventListener("change", function () {
+      if (store) { store.setItem(focusKey, radio.name); }
+      radio.form.submit();
+    });
   });
+  var tabName = store && store.getItem(focusKey);
+  if (tabName) {
+    store.removeItem(focusKey);
+    var chosenTab = Array.prototype.filter.call(
+      document.querySelectorAll(".tabs input[type=radio]:checked"),
+      function (r) { return r.name === tabName; })[0];
+    if (chosenTab) { chosenTab.focus(); }
+  }
   // Decision form: ask for the password only when the chosen outcome signs, and mark the fields
   // the chosen outcome needs (e.g. a reason to reject) as required before the form is sent.
   var form = document.getElementById("decision-form");
@@ -61,7 +77,7 @@
       f.querySelectorAll("button[type=submit]").forEach(function (b) {
         b.disabled = true;
         b.dataset.label = b.textContent;
-        b.textContent = "Sending…";
+        b.textContent = document.body.dataset.sending || "Sending…";  // in the reader's language
       });
     });
   });
@@ -73,8 +89,6 @@
   });
   // A page waiting for something that happens in a moment (a change being registered, its next
   // task being opened) reloads itself every few seconds, and after a while stops and says so.
-  var store = null;
-  try { store = window.sessionStorage; } catch (e) { store = null; }
   var waitKey = "lotline-waiting:" + location.pathname;
   var waiting = document.querySelector("[data-reload-after]");
   if (waiting) {

@@ -1,0 +1,337 @@
+"""Every string a person reads is translated: template text outside `_()` fails, so does a msgid
+(templates and Python) without a Simplified Chinese msgstr, or a msgstr whose placeholders differ.
+The scans need no servers; the last test, on the whole stack, has a person choose Chinese."""
+
+from __future__ import annotations
+
+import ast
+import re
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+from jinja2 import nodes
+from markupsafe import Markup
+from sqlalchemy import select
+
+from api.errors import Message, not_found
+from erp.models import AuditEntry
+from tests.ui.conftest import Site, text_of
+from ui import i18n
+from ui.pages import templates
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATES = sorted((ROOT / "ui" / "templates").glob("*.html"))
+# Python whose texts reach a person: the pages' modules, the API's refusals, the workflows' labels
+PYTHON = sorted(
+    [
+        *(ROOT / "ui").glob("*.py"),
+        *(ROOT / "api").rglob("*.py"),
+        *(ROOT / "workflows").glob("*.py"),
+        *(ROOT / "activities").glob("*.py"),
+    ]
+)
+ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "label"}
+LETTER = re.compile(r"[^\W\d_]")
+NOT_TRANSLATED = {"Lotline", "PDF", "CSV"}  # a name that reads the same in every language
+JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
+# 'yes', 'board-silent', 'zh-Hans': a value for the code (an attribute, a class), not for a reader
+CODE = re.compile(r"^[a-z][A-Za-z0-9_-]*$")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+
+
+def readable(text: str) -> bool:
+    words = re.sub(r"[\W\d_]+", " ", text).split()
+    return any(LETTER.search(word) and word not in NOT_TRANSLATED for word in words)
+
+
+class _TextFinder(HTMLParser):
+    """Text nodes and the attributes a person reads, in a template with its Jinja taken out."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.found: list[str] = []
+        self._raw = 0  # inside <script>/<style>
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._raw += 1
+        kind = dict(attrs).get("type")
+        for name, value in attrs:
+            shown = name in ATTRIBUTES or (
+                name == "value" and tag in ("input", "button") and kind in ("submit", "button")
+            )
+            if shown and value and readable(value):
+                self.found.append(f'{name}="{value.strip()}"')
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._raw -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._raw and readable(data):
+            self.found.append(data.strip())
+
+
+def untranslated_markup(source: str) -> list[str]:
+    """Text and readable attributes written outside `{{ _(…) }}`."""
+    finder = _TextFinder()
+    finder.feed(JINJA.sub(" ", source))
+    finder.close()
+    return finder.found
+
+
+def untranslated_literals(source: str) -> list[str]:
+    """String constants a template prints as they are ({{ 'Any status' if … }})."""
+    found: list[str] = []
+
+    def printed(node: nodes.Node) -> None:
+        if isinstance(node, nodes.Const) and isinstance(node.value, str):
+            if readable(node.value) and not CODE.match(node.value):
+                found.append(node.value)
+        elif isinstance(node, nodes.CondExpr):
+            printed(node.expr1)
+            if node.expr2 is not None:
+                printed(node.expr2)
+        elif isinstance(node, nodes.Concat):
+            for part in node.nodes:
+                printed(part)
+        elif isinstance(node, nodes.Filter) and node.node is not None:
+            printed(node.node)
+
+    tree = templates.env.parse(source)
+    for output in tree.find_all(nodes.Output):
+        for child in output.nodes:
+            if not isinstance(child, nodes.TemplateData):
+                printed(child)
+    # the labels of a loop over (value, label) pairs: {% for v, label in [('open', 'Open')] %}
+    for loop in tree.find_all(nodes.For):
+        for pair in loop.iter.find_all(nodes.Tuple):
+            for label in pair.items[1:]:
+                printed(label)
+    return found
+
+
+def template_msgids(source: str) -> set[str]:
+    ids = set()
+    for call in templates.env.parse(source).find_all(nodes.Call):
+        name = call.node.name if isinstance(call.node, nodes.Name) else ""
+        texts = [arg.value for arg in call.args if isinstance(arg, nodes.Const)]
+        if name == "_" and call.args and texts and isinstance(call.args[0], nodes.Const):
+            ids.add(texts[0])
+        elif name == "pgettext" and len(texts) >= 2:  # pgettext("verb", "Open")
+            ids.add(i18n.keyed(texts[0], texts[1]))
+    return ids
+
+
+LABEL_TABLE = re.compile(r"^_?[A-Z][A-Z_]*(LABELS|KINDS|SOURCES|CATEGORIES)$")
+# the refusals a person reads: the API's and a workflow's (ApplicationError shown on a page)
+REFUSALS = {"ApiError": 1, "ApplicationError": 0, "forbidden": 0, "conflict": 0, "not_found": 0}
+
+
+def python_msgids(source: str) -> set[str]:
+    """translate(locale, "…"), N_("…") and _("…") with a literal text; the English texts of
+    ApiError refusals; the values of the label tables (`SEVERITY_LABELS = {…}`); the `label=` of
+    a workflow's outcomes and fields."""
+    ids = set()
+    tree = ast.parse(source)
+    for call in ast.walk(tree):
+        if not isinstance(call, ast.Call):
+            continue
+        name = getattr(call.func, "id", None) or getattr(call.func, "attr", None) or ""
+        position = {"translate": 1, "N_": 0, "_": 0, "Message": 0, **REFUSALS}.get(name)
+        texts = [call.args[position]] if position is not None and len(call.args) > position else []
+        texts += [k.value for k in call.keywords if k.arg == "label"]
+        for text in texts:
+            if isinstance(text, ast.Constant) and isinstance(text.value, str) and text.value:
+                ids.add(text.value)
+    for statement in tree.body:
+        target = getattr(statement, "target", None) or next(
+            iter(getattr(statement, "targets", [])), None
+        )
+        value = getattr(statement, "value", None)
+        if (
+            isinstance(target, ast.Name)
+            and LABEL_TABLE.match(target.id)
+            and isinstance(value, ast.Dict)
+        ):
+            for label in value.values:
+                if isinstance(label, ast.Constant) and isinstance(label.value, str):
+                    ids.add(label.value)
+    return ids
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda p: p.name)
+def test_every_text_of_a_template_is_wrapped_in_gettext(template: Path) -> None:
+    source = template.read_text(encoding="utf-8")
+    missing = untranslated_markup(source) + untranslated_literals(source)
+    assert not missing, f"{template.name}: wrap these in {{{{ _('…') }}}}: {missing}"
+
+
+def all_msgids() -> dict[str, set[str]]:
+    ids: dict[str, set[str]] = {}
+    for path in TEMPLATES:
+        for msgid in template_msgids(path.read_text(encoding="utf-8")):
+            ids.setdefault(msgid, set()).add(path.name)
+    for path in PYTHON:
+        for msgid in python_msgids(path.read_text(encoding="utf-8")):
+            ids.setdefault(msgid, set()).add(path.name)
+    return ids
+
+
+def test_every_message_has_a_simplified_chinese_translation() -> None:
+    chinese = i18n.catalog("zh_Hans")
+    missing = {
+        msgid: sorted(where) for msgid, where in all_msgids().items() if msgid not in chinese
+    }
+    assert not missing, f"no zh_Hans msgstr in ui/locales/zh_Hans/*.po for: {missing}"
+
+
+def test_no_two_catalogs_translate_one_text_two_ways() -> None:
+    """All PO files of a locale are merged: a msgid two areas translate differently would show
+    one area's meaning on the other's page. Give such a word a msgctxt (pgettext)."""
+    seen: dict[str, tuple[str, str]] = {}
+    clashes = []
+    for path in sorted((i18n.LOCALES_DIR / "zh_Hans").glob("*.po")):
+        with path.open("rb") as handle:
+            for message in read_po(handle, locale="zh"):
+                if not (message.id and message.string):
+                    continue
+                key = i18n.keyed(message.context, str(message.id))
+                if key in seen and seen[key][1] != message.string:
+                    clashes.append((str(message.id), seen[key], (path.name, message.string)))
+                seen[key] = (path.name, str(message.string))
+    assert not clashes, f"one msgid, two translations (use pgettext with a context): {clashes}"
+
+
+def test_translations_keep_the_placeholders() -> None:
+    wrong = {
+        msgid: text
+        for msgid, text in i18n.catalog("zh_Hans").items()
+        if sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(text))
+    }
+    assert not wrong, f"a translation must use the same %(name)s placeholders: {wrong}"
+
+
+def test_the_scan_finds_what_it_should() -> None:
+    """The checks above are only as good as these: they see bare text, attributes and literals."""
+    source = (
+        '<p title="Due soon">Open {{ n }} tasks</p><input placeholder="{{ _("Search") }}">'
+        "{{ 'Any status' if x else y }}{{ _('Filter') }}<b>{{ value }}</b> · Lotline"
+        "{% for v, label in [('open', 'Open'), ('all', _('All'))] %}{{ 'done' if v }}{% endfor %}"
+        "{{ pgettext('verb', 'Open') }}"
+    )
+    assert untranslated_markup(source) == ['title="Due soon"', "Open   tasks"]
+    assert untranslated_literals(source) == ["Any status", "Open"]
+    assert template_msgids(source) == {"Search", "Filter", "All", "verb\x04Open"}
+    python = (
+        'translate(locale, "Hello %(name)s", name=x); N_("Bye")\n'
+        'raise ApiError(409, "lot %(lot)s is on hold", lot=n)\n'
+        'OutcomeSpec(name="approve", label="Approve")\n'
+        'SEVERITY_LABELS = {"minor": "Minor"}\nIDS = {"a": "not a label"}'
+    )
+    assert python_msgids(python) == {
+        "Hello %(name)s",
+        "Bye",
+        "lot %(lot)s is on hold",
+        "Approve",
+        "Minor",
+    }
+
+
+def test_values_and_refusals_read_in_the_locale() -> None:
+    moment = datetime(2026, 12, 3, 14, 5, tzinfo=UTC)
+    assert i18n.format_moment(moment, "en") == "2026-12-03 14:05 UTC"
+    assert i18n.format_moment(moment, "zh_Hans") == "2026年12月3日 14:05 UTC"
+    assert i18n.format_day(date(2026, 12, 3), "zh_Hans") == "2026年12月3日"
+    assert i18n.format_quantity(Decimal("12000.0000"), "zh_Hans") == "12,000"
+    assert i18n.format_quantity(Decimal("1.5500"), "en") == "1.55"
+    assert i18n.format_money(Decimal("1800"), "EUR", "zh_Hans") == "1,800.00 EUR"
+    assert (i18n.format_share(1, 3, "en"), i18n.format_share(1, 3, "zh_Hans")) == ("33 %", "33%")
+    due = i18n.format_due(moment + timedelta(hours=5, minutes=3), "zh_Hans", now=moment)
+    assert due == "5 小时后到期"
+    assert i18n.format_due(moment - timedelta(days=3), "en", now=moment) == "overdue by 3 d"
+    assert i18n.country_name("US", "zh_Hans") == "美国"
+
+    assert i18n.preferred("zh-CN,zh;q=0.9,en;q=0.8") == "zh_Hans"
+    assert i18n.preferred("en-GB,zh;q=0.5") == "en"
+    assert i18n.preferred("zh-TW") == "en"  # traditional Chinese is not ours: English
+    assert i18n.preferred(None) == "en"
+
+    refusal = not_found(Message("Task %(id)s", id=7))
+    assert refusal.detail == "Task 7 was not found; check the id"  # what the API answers
+    assert i18n.translate_message("zh_Hans", refusal.detail) == "未找到任务 7；请检查编号"
+    composed = "Title: fill this in; Due date: must be more than 0"
+    assert i18n.translate_message("zh_Hans", composed) == "标题：此项必填；到期日：必须大于 0"
+    assert i18n.translate_message("en", composed) == composed
+
+    # `_` escapes the text and plain values, keeps markup values (a macro's output)
+    gettext = i18n.gettext_for("zh_Hans")
+    shown = gettext("Found by serial %(serial)s of this lot.", serial=Markup("<b>S&1</b>"))
+    assert shown == Markup("通过本批次的序列号 <b>S&1</b> 找到。")
+    assert gettext("for %(on_behalf_of)s", on_behalf_of="<x>") == Markup("代表 &lt;x&gt;")
+
+
+# ---------------------------------------------------------------- a person who reads Chinese
+
+
+async def test_a_person_chooses_chinese_and_the_pages_errors_and_api_follow(site: Site) -> None:
+    # before login the browser's language decides
+    visitor = await site.browser()
+    english = await visitor.get("/login")
+    assert "Log in to Lotline" in text_of(english.text) and '<html lang="en">' in english.text
+    chinese = await visitor.get("/login", headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    assert "登录 Lotline" in text_of(chinese.text) and '<html lang="zh-Hans">' in chinese.text
+
+    process_id = await site.start_approval()
+    task = await site.open_task(process_id)
+    bob = await site.as_user("bob")  # an approver in qa; English until he chooses
+    assert "Inbox" in text_of((await bob.get("/")).text)
+
+    saved = await bob.post("/settings", {"locale": "zh_Hans"})
+    assert saved.status_code == 303, saved.text
+    async with site.sessions() as session:
+        row = await session.scalar(
+            select(AuditEntry).where(
+                AuditEntry.action == "user.locale_changed", AuditEntry.entity_id == "bob"
+            )
+        )
+    assert row is not None and row.before == {"locale": "en"} and row.after == {"locale": "zh_Hans"}
+
+    inbox = text_of((await bob.get("/")).text)
+    assert "待办" in inbox and "退出登录" in inbox and "后到期" in inbox, inbox
+    page = text_of((await bob.get(f"/tasks/{task.id}")).text)
+    assert "待决定事项" in page and "您的决定" in page and "批准" in page, page
+    assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d\d:\d\d UTC", page), page
+    settings = text_of((await bob.get("/settings")).text)
+    assert "您的语言已保存" not in settings and "简体中文" in settings
+
+    # refusals: a page shows the translation, the API English unless asked for Chinese
+    missing = await bob.get("/tasks/999999")
+    assert missing.status_code == 404 and "未找到任务 999999；请检查编号。" in text_of(missing.text)
+    forged = await bob.post(f"/tasks/{task.id}/claim", csrf="forged")
+    assert forged.status_code == 403
+    assert "表单已过期或并非来自本网站" in text_of(forged.text)
+
+    headers = await site.api.token("bob")
+    me = await site.api.http.get("/api/v1/users/me", headers=headers)
+    assert me.status_code == 200 and me.json()["locale"] == "zh_Hans", me.text
+    wrong = await site.api.http.put(
+        "/api/v1/users/me/locale", json={"locale": "de"}, headers=headers
+    )
+    assert wrong.status_code == 422
+    assert wrong.json()["detail"].startswith("de is not a language Lotline speaks")
+    asked = await site.api.http.put(
+        "/api/v1/users/me/locale",
+        json={"locale": "de"},
+        headers=headers | {"Accept-Language": "zh"},
+    )
+    assert asked.json()["detail"].startswith("Lotline 不支持语言 de")
+    back = await site.api.http.put(
+        "/api/v1/users/me/locale", json={"locale": "en"}, headers=headers
+    )
+    assert back.status_code == 200 and back.json() == {"locale": "en"}
+    assert "Inbox" in text_of((await bob.get("/")).text)
