@@ -60,7 +60,7 @@ async def run(sizes: Sizes) -> list[Row]:
                 opened = await session.scalar(
                     select(func.count()).select_from(Task).where(Task.status == "open")
                 )
-            if opened >= total:
+            if (opened or 0) >= total:
                 break
             await asyncio.sleep(1)
         say(f"decide: {opened} tasks open")
@@ -92,7 +92,7 @@ async def run(sizes: Sizes) -> list[Row]:
         # the newest tasks are decided, so that `waiting` processes stay waiting throughout
         plain = [await decide(t, {"outcome": "approve"}) for t in unsigned[:3]]  # warm-up
         plain = [await decide(t, {"outcome": "approve"}) for t in unsigned[3 : 3 + sizes.decisions]]
-        body = {"outcome": "approve", "password": DEMO_PASSWORD}
+        body: dict[str, object] = {"outcome": "approve", "password": DEMO_PASSWORD}
         signs = [await decide(t, body) for t in signing[:signed]]
         async with stack.sessions() as session:
             still = await session.scalar(

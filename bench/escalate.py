@@ -16,6 +16,7 @@ start and its cold cache (each history replayed), as after a deploy.
 from __future__ import annotations
 
 import asyncio
+import functools
 import sys
 import tempfile
 import time
@@ -98,13 +99,13 @@ async def _timers(stack: LocalStack, client: Client, n: int) -> tuple[float | No
 
     pilot = [f"bench-timer-pilot-{i}" for i in range(max(20, n // 20))]
     with Stopwatch() as piloting:
-        await bounded(START_CONCURRENCY, [lambda w=w: start(w, PILOT_TIMER) for w in pilot])
+        await bounded(START_CONCURRENCY, [functools.partial(start, w, PILOT_TIMER) for w in pilot])
         await _settle(client, pilot, what="pilot timers")
     timer = MARGIN_SECONDS + SLACK * n * piloting.seconds / len(pilot)
     ids = [f"bench-timer-{i}" for i in range(n)]
     began = time.monotonic()
     with Stopwatch() as starting:
-        await bounded(START_CONCURRENCY, [lambda w=w: start(w, timer) for w in ids])
+        await bounded(START_CONCURRENCY, [functools.partial(start, w, timer) for w in ids])
     await _settle(client, ids, what="timers")
     await stack.stop_worker(worker)
     settled = time.monotonic()
@@ -193,7 +194,7 @@ async def _escalations(stack: LocalStack, client: Client, n: int) -> tuple[float
 
     pilot = [f"bench-pilot-{i:05d}" for i in range(max(20, n // 20))]
     with Stopwatch() as piloting:
-        await bounded(START_CONCURRENCY, [lambda p=p: start(p, PILOT_TIMER) for p in pilot])
+        await bounded(START_CONCURRENCY, [functools.partial(start, p, PILOT_TIMER) for p in pilot])
         await poll_until(opened("bench-pilot-"), len(pilot), what="pilot tasks open")
         await _settle(
             client, pilot + [task_workflow_id(p, "approval") for p in pilot], what="pilots"
@@ -202,7 +203,7 @@ async def _escalations(stack: LocalStack, client: Client, n: int) -> tuple[float
     ids = [f"bench-esc-{i:05d}" for i in range(n)]
     began = time.monotonic()
     with Stopwatch() as starting:
-        await bounded(START_CONCURRENCY, [lambda p=p: start(p, sla) for p in ids])
+        await bounded(START_CONCURRENCY, [functools.partial(start, p, sla) for p in ids])
     say(f"escalate: started in {starting.seconds:.1f} s; waiting for the tasks to open")
     await poll_until(opened("bench-esc-"), n, what="tasks open")
     opened_after = time.monotonic() - began
@@ -281,7 +282,7 @@ async def _settle(client: Client, ids: list[str], *, what: str) -> None:
         busy: list[str] = []
         await bounded(
             DESCRIBE_CONCURRENCY,
-            [lambda w=w, b=busy: _check_settled(client, w, b) for w in pending],
+            [functools.partial(_check_settled, client, w, busy) for w in pending],
         )
         pending = busy
         if pending:

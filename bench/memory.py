@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import random
 import statistics
 import time
@@ -141,7 +142,7 @@ async def _start_waiting(stack: LocalStack, n: int) -> str:
         )
 
     with Stopwatch() as sw:
-        await bounded(START_CONCURRENCY, [lambda i=i: start(i) for i in range(n)])
+        await bounded(START_CONCURRENCY, [functools.partial(start, i) for i in range(n)])
         assert stack.sessions is not None
 
         async def open_tasks() -> int:

@@ -66,7 +66,9 @@ async def run(sizes: Sizes) -> list[Row]:
             process_id = f"apr-direct-{tag}-{n}"
             await temporal.start_workflow(
                 "ApprovalRequest",
-                ApprovalRequestInput(process_id=process_id, initiator="mes", **BODY),
+                ApprovalRequestInput.model_validate(
+                    BODY | {"process_id": process_id, "initiator": "mes"}
+                ),
                 id=process_id,
                 task_queue=stack.task_queue,
                 id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
@@ -78,7 +80,9 @@ async def run(sizes: Sizes) -> list[Row]:
         await _clients(sizes.clients, sizes.clients, lambda n: direct(10**9 + n))
         # alternate halves so that any drift of the machine (the SQLite file growing) is shared
         half = sizes.starts // 2
-        api_s, api_ms, dir_s, dir_ms = 0.0, [], 0.0, []
+        api_s, dir_s = 0.0, 0.0
+        api_ms: list[float] = []
+        dir_ms: list[float] = []
         for leg in range(2):
             say(f"start: {half} through the API ({sizes.clients} clients), leg {leg + 1}")
             seconds, ms = await _clients(

@@ -28,6 +28,7 @@ foreign keys afterwards. Unique and check constraints hold throughout.
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import shutil
 import statistics
@@ -527,9 +528,9 @@ async def _measure(
         say(f"trace: {name}, typical lots …")
         on_typical: list[float] = []
         for (code, n), number in zip(typical, typical_numbers, strict=True):
-            on_typical += await timed(runs, lambda c=call, nr=number, e=reach[(code, n)]: c(nr, e))
+            on_typical += await timed(runs, functools.partial(call, number, reach[(code, n)]))
         say(f"trace: {name}, hub lot …")
-        on_hub = await timed(hub_runs, lambda c=call: c(hub_number, hub_reach))
+        on_hub = await timed(hub_runs, functools.partial(call, hub_number, hub_reach))
         figures[name] = (on_typical, on_hub)
 
     say("trace: level-by-level walk …")
