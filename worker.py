@@ -32,7 +32,6 @@ from activities.recall import RecallActivities
 from activities.recall_notice import RecallNoticeActivities
 from activities.shipping import ShipmentActivities
 from erp.db import make_engine, make_session_factory
-from erp.dispatcher import OutboxDispatcher, SmtpConfig
 from settings import Settings
 from workflows.approval import ApprovalRequestWorkflow
 from workflows.capa import CapaWorkflow
@@ -145,7 +144,11 @@ async def main(interceptors: Sequence[Interceptor] = ()) -> None:
     logging.info(
         "worker polling task queue %r on %s", settings.task_queue, settings.temporal_address
     )
-    # the outbox dispatcher runs beside the worker (docs/notifications.md)
+    # the outbox dispatcher runs beside the worker (docs/notifications.md); imported here, not at
+    # the top: test modules that define workflows import this module, the workflow sandbox
+    # re-imports them, and the dispatcher's httpx may not be imported inside the sandbox
+    from erp.dispatcher import OutboxDispatcher, SmtpConfig
+
     dispatcher = OutboxDispatcher(
         make_session_factory(engine), smtp=SmtpConfig.from_settings(settings)
     )

@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.errors import ApiError
+from api.errors import ApiError, Message
 from api.input_guard import RequestInputGuard
 from api.metrics import Metrics
 from api.routes import (
@@ -165,23 +165,32 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, err: RequestValidationError) -> Response:
         content_type = request.headers.get("content-type")
         problems = [_validation_problem(e, content_type) for e in err.errors()]
-        detail = "the request is not valid: " + "; ".join(problems)
+        detail = Message("the request is not valid: %(problems)s", problems="; ".join(problems))
         if _is_api(request):
-            return JSONResponse({"detail": detail, "errors": problems}, status_code=422)
+            return JSONResponse(
+                {"detail": _in_asked_language(request, detail), "errors": problems},
+                status_code=422,
+            )
         return ui_routes.error_page(request, 422, detail)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, err: StarletteHTTPException) -> Response:
         detail = err.detail if isinstance(err.detail, str) else "request refused"
         if err.status_code == 404 and detail == "Not Found":
-            detail = f"no such address: {request.url.path}"
+            detail = Message("no such address: %(path)s", path=request.url.path)
         if err.status_code == 405:
-            detail = f"{request.method} is not allowed on {request.url.path}"
+            detail = Message(
+                "%(method)s is not allowed on %(path)s",
+                method=request.method,
+                path=request.url.path,
+            )
         if err.status_code == 400 and detail == "There was an error parsing the body":
             detail = "the request body cannot be read: send a JSON object as UTF-8 text"
         if _is_api(request):
             return JSONResponse(
-                {"detail": detail}, status_code=err.status_code, headers=err.headers
+                {"detail": _in_asked_language(request, detail)},
+                status_code=err.status_code,
+                headers=err.headers,
             )
         return ui_routes.error_page(request, err.status_code, detail)
 
@@ -199,16 +208,20 @@ def _install_error_handlers(app: FastAPI) -> None:
         """PostgreSQL refused a value the request carried (a NUL character in a text, a number
         out of range): the caller's input, not a fault. The transaction rolled back."""
         log.info("value refused by the database on %s: %s", request.url.path, err.orig)
-        detail = f"a value in the request cannot be used: {_data_problem(err)}; nothing was changed"
+        detail = Message(
+            "a value in the request cannot be used: %(problem)s; nothing was changed",
+            problem=_data_problem(err),
+        )
         return _refusal(request, 422, detail)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, err: Exception) -> Response:
         reference = uuid.uuid4().hex[:12]
         log.exception("unexpected error %s on %s %s", reference, request.method, request.url.path)
-        detail = (
-            f"an unexpected error occurred (reference {reference}); check whether the request "
-            "took effect before repeating it, and quote the reference to support"
+        detail = Message(
+            "an unexpected error occurred (reference %(reference)s); check whether the request "
+            "took effect before repeating it, and quote the reference to support",
+            reference=reference,
         )
         if _is_api(request):
             return JSONResponse({"detail": detail}, status_code=500)
@@ -238,10 +251,17 @@ def _data_problem(err: DataError) -> str:
     return message
 
 
+def _in_asked_language(request: Request, detail: str) -> str:
+    """English unless the caller asks for Chinese (Accept-Language: zh-CN, …)."""
+    return i18n.translate_message(i18n.preferred(request.headers.get("accept-language")), detail)
+
+
 def _refusal(request: Request, status_code: int, detail: str) -> Response:
     """A refusal before any route ran: JSON for the API, the error page for people."""
     if _is_api(request):
-        return JSONResponse({"detail": detail}, status_code=status_code)
+        return JSONResponse(
+            {"detail": _in_asked_language(request, detail)}, status_code=status_code
+        )
     return ui_routes.error_page(request, status_code, detail)
 
 
@@ -256,7 +276,15 @@ def _install_middleware(app: FastAPI) -> None:
         length = request.headers.get("content-length")
         if length and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
             too_large = JSONResponse(
-                {"detail": f"the request body is larger than {MAX_BODY_BYTES} bytes"},
+                {
+                    "detail": _in_asked_language(
+                        request,
+                        Message(
+                            "the request body is larger than %(limit)s bytes",
+                            limit=MAX_BODY_BYTES,
+                        ),
+                    )
+                },
                 status_code=413,
             )
             return _with_security_headers(request, too_large)

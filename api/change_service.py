@@ -59,7 +59,11 @@ async def start_change(
     content = content_of(body)
     problems = await problems_in(session, content)
     if problems:
-        raise ApiError(422, "the change request does not match the ERP: " + "; ".join(problems))
+        raise ApiError(
+            422,
+            "the change request does not match the ERP: %(problems)s",
+            problems="; ".join(problems),
+        )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
     process_id = process_id_for("cr", principal, idempotency_key or body.external_id)

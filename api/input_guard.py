@@ -21,6 +21,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api import errors
+
 Refuse = Callable[[Request, int, str], Response]
 # In JSON a NUL can only arrive escaped, as \u0000 (a raw one is invalid JSON); not when the
 # backslash is itself escaped (\\u0000 is a backslash followed by "u0000").
@@ -49,16 +51,19 @@ class RequestInputGuard:
         try:
             body = await self._read_body(receive)
         except BodyTooLarge:
-            detail = f"the request body is larger than {self.max_body_bytes} bytes"
+            detail = errors.Message(
+                "the request body is larger than %(limit)s bytes", limit=self.max_body_bytes
+            )
             await self.refuse(request, 413, detail)(scope, receive, send)
             return
         if body is None:  # the client went away while sending
             return
         where = nul_in_address(scope) or nul_in_body(request.headers.get("content-type"), body)
         if where:
-            detail = (
-                f"the request is not valid: {where}: contains the NUL character (\\u0000), "
-                "which no field accepts; remove it"
+            detail = errors.Message(
+                "the request is not valid: %(where)s: contains the NUL character (\\u0000), "
+                "which no field accepts; remove it",
+                where=where,
             )
             await self.refuse(request, 422, detail)(scope, receive, send)
             return

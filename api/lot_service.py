@@ -104,7 +104,13 @@ async def list_lots(
         query = query.where(Lot.part_number == part_number)
     if status:
         if status.upper() not in LOT_STATUSES:
-            raise ApiError(422, f"status is one of {', '.join(LOT_STATUSES)}, not {status!r}")
+            raise ApiError(
+                422,
+                "%(name)s is one of %(choices)s, not %(given)r",
+                name="status",
+                choices=", ".join(LOT_STATUSES),
+                given=status,
+            )
         query = query.where(Lot.status == status.upper())
     if supplier:
         query = query.where(Supplier.code == supplier)
@@ -198,7 +204,7 @@ async def lot_trace(
     """The trace of the lot a lot number or GS1/UDI string names; a serial is kept in the answer."""
     principal.require(READ_SCOPE)
     if direction not in ("forward", "backward"):
-        raise ApiError(422, f"direction is forward or backward, not {direction!r}")
+        raise ApiError(422, "direction is forward or backward, not %(given)r", given=direction)
     lot, serial = await find_lot(session, reference)
     trace = await trace_lot(session, lot.lot_number, direction)
     return trace.model_copy(update={"serial": serial})

@@ -17,7 +17,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.security import Principal
 from api.task_service import audit_out, task_out
-from api.workflow_updates import update_when_ready
+from api.workflow_updates import refusal_message, update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppGroup, AppUser, Process, Task
 from erp.queries import escape_like, process_signatures, process_timeline
@@ -53,7 +53,11 @@ async def _check_names(session: AsyncSession, groups: list[str], users: list[str
     )
     unknown = sorted(set(groups) - known_groups)
     if unknown:
-        raise ApiError(422, f"unknown group(s): {', '.join(unknown)}; use existing group names")
+        raise ApiError(
+            422,
+            "unknown group(s): %(names)s; use existing group names",
+            names=", ".join(unknown),
+        )
     known_users = set(
         await session.scalars(
             select(AppUser.username).where(AppUser.username.in_(users), AppUser.is_active)
@@ -61,7 +65,7 @@ async def _check_names(session: AsyncSession, groups: list[str], users: list[str
     )
     unknown = sorted(set(users) - known_users)
     if unknown:
-        raise ApiError(422, f"unknown or inactive user(s): {', '.join(unknown)}")
+        raise ApiError(422, "unknown or inactive user(s): %(names)s", names=", ".join(unknown))
 
 
 async def start_approval(
@@ -294,8 +298,9 @@ async def _withdraw(
         return None
     except WorkflowUpdateFailedError as err:
         cause = err.cause
-        message = cause.message if isinstance(cause, ApplicationError) else "refused"
-        return ApiError(409, message)
+        return ApiError(
+            409, refusal_message(cause if isinstance(cause, ApplicationError) else None)
+        )
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             return ApiError(409, "process %(id)s has already ended", id=process.id)

@@ -7,6 +7,7 @@ module only reads them, so a page or an API answer shows what the process record
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -98,7 +99,9 @@ async def start_nonconformance(
     request, problems = await nonconformance_problems(session, body)
     if problems:
         raise ApiError(
-            422, "the nonconformance report does not match the ERP: " + "; ".join(problems)
+            422,
+            "the nonconformance report does not match the ERP: %(problems)s",
+            problems="; ".join(problems),
         )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
@@ -184,7 +187,11 @@ async def start_capa(
         )
     request, problems = await capa_problems(session, body)
     if problems:
-        raise ApiError(422, "the CAPA request does not match the ERP: " + "; ".join(problems))
+        raise ApiError(
+            422,
+            "the CAPA request does not match the ERP: %(problems)s",
+            problems="; ".join(problems),
+        )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
     process_id = process_id_for("capa", principal, idempotency_key or body.external_id)
@@ -261,16 +268,23 @@ def _days_open_sql() -> Any:
 
 def _check_filters(filters: NcFilters) -> None:
     if filters.status not in STATUS_FILTERS:
-        raise ApiError(422, f"status is one of {', '.join(STATUS_FILTERS)}, not {filters.status!r}")
+        raise _not_one_of("status", STATUS_FILTERS, filters.status)
     if filters.source and filters.source not in {s.value for s in NcSource}:
-        sources = ", ".join(s.value for s in NcSource)
-        raise ApiError(422, f"source is one of {sources}, not {filters.source!r}")
+        raise _not_one_of("source", [s.value for s in NcSource], filters.source)
     if filters.severity and filters.severity not in {s.value for s in Severity}:
-        severities = ", ".join(s.value for s in Severity)
-        raise ApiError(422, f"severity is one of {severities}, not {filters.severity!r}")
+        raise _not_one_of("severity", [s.value for s in Severity], filters.severity)
     if filters.age and filters.age not in {b.key for b in AGING}:
-        ages = ", ".join(b.key for b in AGING)
-        raise ApiError(422, f"age is one of {ages}, not {filters.age!r}")
+        raise _not_one_of("age", [b.key for b in AGING], filters.age)
+
+
+def _not_one_of(name: str, choices: Iterable[str], given: object) -> ApiError:
+    return ApiError(
+        422,
+        "%(name)s is one of %(choices)s, not %(given)r",
+        name=name,
+        choices=", ".join(choices),
+        given=given,
+    )
 
 
 def _nc_query(filters: NcFilters, *, with_status: bool = True) -> Select[Nonconformance, str, str]:
@@ -550,7 +564,7 @@ async def list_capas(
     """CAPAs, newest first, each with its open and overdue actions."""
     principal.require(READ_SCOPE)
     if filters.status not in STATUS_FILTERS:
-        raise ApiError(422, f"status is one of {', '.join(STATUS_FILTERS)}, not {filters.status!r}")
+        raise _not_one_of("status", STATUS_FILTERS, filters.status)
     query = select(Capa)
     if filters.status == "open":
         query = query.where(_capa_open())

@@ -22,7 +22,7 @@ from temporalio.service import RPCError
 from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
-from api.workflow_updates import update_when_ready
+from api.workflow_updates import refusal_message, update_when_ready
 from erp.business_calendar import is_working_day
 from erp.gs1 import Gs1Error
 from erp.master_data import Lot
@@ -118,7 +118,11 @@ async def resolved_lots(session: AsyncSession, references: list[str]) -> list[st
         if lot.lot_number not in numbers:
             numbers.append(lot.lot_number)
     if problems:
-        raise ApiError(422, "the recall names lots the ERP does not know: " + "; ".join(problems))
+        raise ApiError(
+            422,
+            "the recall names lots the ERP does not know: %(problems)s",
+            problems="; ".join(problems),
+        )
     if not numbers:
         raise ApiError(422, "suspect_lots: name at least one lot (lot number or GS1 string)")
     return numbers
@@ -182,8 +186,9 @@ async def start_recall_from_nc(
     if not nc.recall_requested or not suspects:
         raise ApiError(
             409,
-            f"{nc.number} did not ask for a recall (its recall decision escalates one when the "
+            "%(number)s did not ask for a recall (its recall decision escalates one when the "
             "affected product reached customers); start a recall with its lots instead",
+            number=nc.number,
         )
     lots = await resolved_lots(session, suspects)
     if client is None:
@@ -247,10 +252,12 @@ async def widen_scope(
         cause = err.cause
         if isinstance(cause, ApplicationError):
             status = 422 if cause.type == "Invalid" else 403 if cause.type == "Forbidden" else 409
-            raise ApiError(status, cause.message) from None
+            raise ApiError(status, refusal_message(cause)) from None
         raise ApiError(409, "the recall refused to widen its scope") from None
     except RPCError:
-        raise ApiError(409, f"recall {recall.number} is not running; its scope is final") from None
+        raise ApiError(
+            409, "recall %(number)s is not running; its scope is final", number=recall.number
+        ) from None
     assert isinstance(answer, WidenScopeResult)
     return answer
 
@@ -271,13 +278,18 @@ async def recall_event(
     by its model), after the checks on event, sender, recall and consignee."""
     if event not in RECALL_EVENTS:
         raise ApiError(
-            404, f"a recall accepts the events {', '.join(RECALL_EVENTS)}, not '{event}'"
+            404,
+            "a recall accepts the events %(events)s, not '%(event)s'",
+            events=", ".join(RECALL_EVENTS),
+            event=event,
         )
     groups = RECALL_EVENT_GROUPS.get(event, ())
     if principal.is_person and not principal.groups & set(groups):
         raise forbidden(
-            f"the event '{event}' may be sent by a system with events:send or by a person in "
-            f"one of the groups {', '.join(groups)}"
+            "the event '%(event)s' may be sent by a system with events:send or by a person in "
+            "one of the groups %(groups)s",
+            event=event,
+            groups=", ".join(groups),
         )
     if status != "running":
         raise ApiError(
@@ -294,20 +306,25 @@ async def recall_event(
         problems = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in err.errors()
         )
-        raise ApiError(422, f"the '{event}' data is not valid: {problems}") from None
+        raise ApiError(
+            422, "the '%(event)s' data is not valid: %(problems)s", event=event, problems=problems
+        ) from None
     codes = await _consignee_codes(sessions, process_id)
     if not codes:
         raise ApiError(
             409,
-            f"recall {process_id} has no consignees yet (its scope is being frozen); "
+            "recall %(id)s has no consignees yet (its scope is being frozen); "
             "send the event again in a moment",
             headers={"Retry-After": "5"},
+            id=process_id,
         )
     if model.consignee_code not in codes:
         raise ApiError(
             404,
-            f"consignee {model.consignee_code} is not a consignee of recall {process_id}; "
-            f"its consignees are {', '.join(codes)}",
+            "consignee %(code)s is not a consignee of recall %(id)s; its consignees are %(codes)s",
+            code=model.consignee_code,
+            id=process_id,
+            codes=", ".join(codes),
         )
     return notice_process_id(process_id, model.consignee_code), model.model_dump(mode="json")
 
@@ -357,11 +374,17 @@ async def list_recalls(
     classification: I, II, III or ''."""
     principal.require(READ_SCOPE)
     if status not in STATUS_FILTERS:
-        raise ApiError(422, f"status is one of {', '.join(STATUS_FILTERS)}, not {status!r}")
+        raise ApiError(
+            422,
+            "%(name)s is one of %(choices)s, not %(given)r",
+            name="status",
+            choices=", ".join(STATUS_FILTERS),
+            given=status,
+        )
     if drill not in DRILL_FILTERS:
-        raise ApiError(422, f"drill is yes or no, not {drill!r}")
+        raise ApiError(422, "drill is yes or no, not %(given)r", given=drill)
     if classification and classification not in ("I", "II", "III"):
-        raise ApiError(422, f"classification is I, II or III, not {classification!r}")
+        raise ApiError(422, "classification is I, II or III, not %(given)r", given=classification)
     query = select(Recall)
     if status == "open":
         query = query.where(_open_sql())

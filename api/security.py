@@ -54,7 +54,7 @@ class Principal:
 
     def require(self, scope: str) -> None:
         if not self.may(scope):
-            raise ApiError(403, f"you are not allowed to do this ({scope} is needed)")
+            raise ApiError(403, "you are not allowed to do this (%(scope)s is needed)", scope=scope)
 
 
 async def groups_of(session: AsyncSession, user_id: int) -> frozenset[str]:

@@ -24,7 +24,7 @@ from api.errors import ApiError, Message, forbidden, not_found, unavailable
 from api.process_service import process_id_for, start_once
 from api.recall_service import RECALL_KIND, RECALL_WORKFLOW, recall_event
 from api.security import Principal
-from api.workflow_updates import update_when_ready
+from api.workflow_updates import refusal_message, update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.gs1 import Gs1Error, parse_label
 from erp.master_data import BomLine, Item, Supplier
@@ -102,11 +102,21 @@ async def start_supply_process(
     (process id, created). A repeat with the same key or external_id returns the first one."""
     spec = KINDS.get(kind)
     if spec is None:
-        raise ApiError(404, f"unknown process kind '{kind}'; available: {', '.join(KINDS)}")
+        raise ApiError(
+            404,
+            "unknown process kind '%(kind)s'; available: %(available)s",
+            kind=kind,
+            available=", ".join(KINDS),
+        )
     _require_starter(principal, spec)
     problems = await master_data_problems(session, body)
     if problems:
-        raise ApiError(422, f"the {kind} request does not match the ERP: " + "; ".join(problems))
+        raise ApiError(
+            422,
+            "the %(kind)s request does not match the ERP: %(problems)s",
+            kind=kind,
+            problems="; ".join(problems),
+        )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
     process_id = process_id_for(spec.prefix, principal, idempotency_key or body.external_id)
@@ -352,19 +362,27 @@ async def _checked_event(
     if not accepted:
         raise ApiError(
             404,
-            f"event '{event}' of process {process_id}: a {kind} accepts no events;"
+            "event '%(event)s' of process %(id)s: a %(kind)s accepts no events;"
             " events go to a purchase, a shipment or a recall",
+            event=event,
+            id=process_id,
+            kind=kind,
         )
     if event not in accepted:
         raise ApiError(
             404,
-            f"a {kind} accepts the events {', '.join(accepted)}, not '{event}'",
+            "a %(kind)s accepts the events %(events)s, not '%(event)s'",
+            kind=kind,
+            events=", ".join(accepted),
+            event=event,
         )
     groups = EVENT_GROUPS.get(event, ())
     if principal.is_person and not principal.groups & set(groups):
         raise forbidden(
-            f"the event '{event}' may be sent by a system with events:send or by a person in "
-            f"one of the groups {', '.join(groups)}"
+            "the event '%(event)s' may be sent by a system with events:send or by a person in "
+            "one of the groups %(groups)s",
+            event=event,
+            groups=", ".join(groups),
         )
     if status != "running":
         raise ApiError(
@@ -379,7 +397,12 @@ async def _checked_event(
     try:
         model = accepted[event].model_validate(fields)
     except ValidationError as err:
-        raise ApiError(422, f"the '{event}' data is not valid: {_readable(err)}") from None
+        raise ApiError(
+            422,
+            "the '%(event)s' data is not valid: %(problems)s",
+            event=event,
+            problems=_readable(err),
+        ) from None
     return model.model_dump(mode="json")
 
 
@@ -390,7 +413,7 @@ def _with_label(fields: dict[str, Any]) -> dict[str, Any]:
     try:
         label = parse_label(scanned)
     except Gs1Error as err:
-        raise ApiError(422, f"gs1: {err.message}") from None
+        raise ApiError(422, "gs1: %(problem)s", problem=err.message) from None
     filled = dict(fields, gs1=scanned)
     for field, ai, value in (
         ("supplier_lot", "(10) lot", label.lot),
@@ -405,8 +428,12 @@ def _with_label(fields: dict[str, Any]) -> dict[str, Any]:
         elif str(given).strip() != (value.isoformat() if isinstance(value, date) else value):
             raise ApiError(
                 422,
-                f"{field} {given!r} contradicts the label's {ai} {str(value)!r}; "
-                f"leave {field} out to take it from the label, or check the label",
+                "%(field)s %(given)r contradicts the label's %(ai)s %(label)r; "
+                "leave %(field)s out to take it from the label, or check the label",
+                field=field,
+                given=given,
+                ai=ai,
+                label=str(value),
             )
     return filled
 
@@ -434,7 +461,7 @@ async def _deliver(client: Client, process_id: str, update: ProcessEvent) -> Eve
     except RPCError as err:
         if err.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
             raise ApiError(
-                409, f"process {process_id} has ended; it accepts no more events"
+                409, "process %(id)s has ended; it accepts no more events", id=process_id
             ) from None
         raise unavailable("The workflow service (Temporal)") from None
     assert isinstance(result, EventResult)
@@ -446,7 +473,7 @@ REFUSAL_STATUS = {"Invalid": 422, "Conflict": 409, "Forbidden": 403}
 
 def _refusal(cause: BaseException | None) -> ApiError:
     if isinstance(cause, ApplicationError):
-        return ApiError(REFUSAL_STATUS.get(cause.type or "", 409), cause.message)
+        return ApiError(REFUSAL_STATUS.get(cause.type or "", 409), refusal_message(cause))
     return ApiError(409, str(cause) if cause else "the process refused the event")
 
 

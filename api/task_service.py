@@ -18,7 +18,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError, Message, conflict, forbidden, not_found, unavailable
 from api.security import Principal, active_delegators, groups_of
-from api.workflow_updates import update_when_ready
+from api.workflow_updates import refusal_message, update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppUser, AuditEntry, ESignature, Outbox, Task, TaskDecision
 from erp.passwords import verify_password
@@ -51,6 +51,10 @@ def task_out(task: Task) -> TaskOut:
         id=task.id,
         title=task.title,
         description=task.description,
+        title_template=spec.get("title_template"),
+        title_values=spec.get("title_values"),
+        description_template=spec.get("description_template"),
+        description_values=spec.get("description_values"),
         kind=task.kind,
         process_id=task.process_id,
         process_kind=task.process_kind,
@@ -453,7 +457,7 @@ async def decide_task(
             ),
         )
         if early is not None and early.kind == "Invalid":
-            raise await refuse(ApiError(422, early.message))
+            raise await refuse(ApiError(422, refusal_message(early.message)))
         await _verify_signature(
             sessions, principal, decision.password, task, signature_max_failures, source
         )
@@ -464,7 +468,7 @@ async def decide_task(
         )
     early = refusal(spec, TaskStatus.OPEN, task.stage, task.level, [], request)
     if early is not None:
-        raise await refuse(ApiError(_STATUS_OF_REFUSAL[early.kind], early.message))
+        raise await refuse(ApiError(_STATUS_OF_REFUSAL[early.kind], refusal_message(early.message)))
     if client is None:
         raise unavailable("The workflow service (Temporal)")
     result = await _send_decision(client, task, request, refuse)
@@ -524,7 +528,7 @@ async def _send_decision(
     except WorkflowUpdateFailedError as err:
         cause = err.cause
         if isinstance(cause, ApplicationError) and cause.type in _STATUS_OF_REFUSAL:
-            error = ApiError(_STATUS_OF_REFUSAL[cause.type], cause.message)
+            error = ApiError(_STATUS_OF_REFUSAL[cause.type], refusal_message(cause))
             if cause.type == "Conflict":  # decided a moment ago by someone else: say by whom
                 async with refuse.sessions() as session:
                     now = await load_task(session, task.id)

@@ -9,6 +9,8 @@ from typing import Any
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
+from api.errors import Message
+
 # A workflow refuses with `NotReady` in the instant before it knows what the update is about
 # (a task's row id, a change's registration); wait that out before passing the refusal on.
 NOT_READY_RETRIES = 25
@@ -32,3 +34,23 @@ async def update_when_ready(
     return await handle.execute_update(
         name, arg, id=f"{name}-{uuid.uuid4()}", result_type=result_type
     )
+
+
+def refusal_message(refusal: BaseException | str | None, default: str = "refused") -> Message:
+    """What a workflow's refusal says, as a `Message` the reader's language can be chosen for:
+    an `ApplicationError` carries its English template and values as its first detail
+    (`workflows.wording.refused`), a `workflows.wording.Said` carries them itself; anything
+    older or else is its English text as it is (a constant refusal is still looked up)."""
+    if isinstance(refusal, ApplicationError):
+        details = refusal.details[0] if refusal.details else None
+        if isinstance(details, dict) and isinstance(details.get("template"), str):
+            values = details.get("values") or {}
+            try:
+                return Message(details["template"], **values)
+            except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+                pass
+        return Message(refusal.message or default)
+    template = getattr(refusal, "template", None)
+    if isinstance(refusal, str) and isinstance(template, str):
+        return Message(template, **getattr(refusal, "values", {}))
+    return Message(str(refusal) if refusal else default)

@@ -55,6 +55,12 @@ class TaskOut(BaseModel):
     id: int
     title: str
     description: str
+    # the English templates of title and description and their values (workflows.wording), for
+    # a reader in another language; None for a task whose workflow did not give them
+    title_template: str | None = None
+    title_values: dict[str, Any] | None = None
+    description_template: str | None = None
+    description_values: dict[str, Any] | None = None
     kind: str
     process_id: str
     process_kind: str

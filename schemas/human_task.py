@@ -79,6 +79,12 @@ class TaskSpec(BaseModel):
     kind: TaskKind
     title: str
     description: str = ""
+    # the English template of the title/description and its values, so a page shows them in the
+    # reader's language (workflows.wording.titled); None in payloads written before they existed
+    title_template: str | None = None
+    title_values: dict[str, str | int | float] | None = None
+    description_template: str | None = None
+    description_values: dict[str, str | int | float] | None = None
     process_kind: str
     process_id: str
     business_key: str

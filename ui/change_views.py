@@ -26,6 +26,7 @@ from schemas.change_control import (
     ProposedAction,
     Risk,
 )
+from ui import form_problems
 from ui.i18n import N_
 
 ACTION_ROWS = 4
@@ -162,13 +163,13 @@ def form_problem(start: StartForm) -> str:
     try:
         ChangeContent.model_validate(start.body.model_dump(exclude={"external_id"}))
     except ValidationError as err:
-        return "; ".join(_problem(e, start.rows) for e in err.errors())
+        return form_problems.joined([_problem(e, start.rows) for e in err.errors()])
     return ""
 
 
 def _problem(error: Mapping[str, Any], rows: list[int]) -> str:
     loc = [str(p) for p in error.get("loc", ())]
-    message = str(error.get("msg", "not valid")).removeprefix("Value error, ")
+    message = form_problems.said(error)
     if loc == ["actions"] and error.get("type") == "too_short":
         return N_(
             "Actions: fill in at least one action (what the change does when it takes effect)"
@@ -176,16 +177,17 @@ def _problem(error: Mapping[str, Any], rows: list[int]) -> str:
     if loc and loc[0] == "actions" and len(loc) > 1 and loc[1].isdigit():
         index = int(loc[1])
         row = rows[index] if index < len(rows) else index + 1
-        where = f"Action {row}"
+        where = Message("Action %(row)s", row=row)
         if len(loc) > 2 and loc[2] == "kind":
-            return f"{where}: choose what the action does"
+            return form_problems.labelled(where, N_("choose what the action does"))
         if len(loc) > 2:
-            where += ", " + ACTION_LABELS.get(loc[2], loc[2].replace("_", " "))
-        return f"{where}: {message[:1].lower()}{message[1:]}"
-    label = FORM_LABELS.get(loc[0], ".".join(loc)) if loc else "Form"
+            field = ACTION_LABELS.get(loc[2], loc[2].replace("_", " "))
+            where = Message("Action %(row)s, %(field)s", row=row, field=field)
+        return form_problems.labelled(where, message)
+    label = FORM_LABELS.get(loc[0], ".".join(loc)) if loc else N_("Form")
     if error.get("type") == "enum":
         message = N_("choose one of the options")
-    return f"{label}: {message[:1].lower()}{message[1:]}"
+    return form_problems.labelled(label, message)
 
 
 async def form_choices(session: AsyncSession) -> dict[str, list[tuple[str, str]]]:

@@ -197,6 +197,32 @@ def translate_message(locale: str | None, message: object) -> str:
     return "；".join(_problem_in(table, part) for part in text.split("; "))
 
 
+TITLE_LIMIT = 200  # what the inbox shows of a title (workflows.wording.titled cuts the English)
+
+
+def task_text(locale: str | None, task: object, part: str = "title") -> str:
+    """A task's title or description in the locale: from the English template and values the
+    workflow put on its spec (`title_template`, `title_values`), a value that is a catalog text
+    (a status, an action) translated too; a task without a template (written before, or a
+    person's own title) shows its text, looked up as it is."""
+    english = getattr(task, part, "") or ""
+    template = getattr(task, f"{part}_template", None)
+    if not template:
+        return translate(locale, english) if english else english
+    table = catalog(supported(locale))
+    values = {
+        name: table.get(value, value) if isinstance(value, str) else value
+        for name, value in (getattr(task, f"{part}_values", None) or {}).items()
+    }
+    try:
+        text = table.get(template, template) % values if values else table.get(template, template)
+    except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+        return english
+    if part == "title" and len(text) > TITLE_LIMIT:
+        text = text[: TITLE_LIMIT - 1].rstrip() + "…"
+    return text
+
+
 def _problem_in(table: dict[str, str], problem: str) -> str:
     if problem in table or ": " not in problem:
         return table.get(problem, problem)

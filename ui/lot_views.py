@@ -15,7 +15,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.deps import DbSession
-from api.errors import not_found
+from api.errors import Message, not_found
 from erp import trace
 from erp.gs1 import Gs1Error
 from erp.master_data import (
@@ -227,7 +227,7 @@ async def lot_page(
 ) -> Response:
     lot = await session.scalar(select(Lot).where(Lot.lot_number == lot_number[:60]))
     if lot is None:
-        raise not_found(f"Lot {lot_number[:60]}")
+        raise not_found(Message("Lot %(lot_number)s", lot_number=lot_number[:60]))
     view = await lot_view(session, lot, serial=serial[:40])
     return render(request, "lot.html", v=view, serial=serial[:40])
 
@@ -288,7 +288,7 @@ async def suppliers(request: Request, user: User, session: DbSession) -> Respons
 async def supplier_page(code: str, request: Request, user: User, session: DbSession) -> Response:
     rows = await _supplier_rows(session, code[:20])
     if not rows:
-        raise not_found(f"Supplier {code[:20]}")
+        raise not_found(Message("Supplier %(id)s", id=code[:20]))
     supplier = rows[0].supplier
     return render(
         request,

@@ -25,7 +25,7 @@ from api.deps import DbSession
 from api.errors import ApiError
 from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
-from ui import change_views, i18n
+from ui import change_views, i18n, values
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -233,9 +233,15 @@ templates.env.filters.update(
     relative=in_locale(relative),
     humanize=translated(humanize),
     message=in_locale(lambda text, locale=None: i18n.translate_message(locale, text)),
+    task_title=in_locale(lambda task, locale=None: i18n.task_text(locale, task, "title")),
+    task_description=in_locale(
+        lambda task, locale=None: i18n.task_text(locale, task, "description")
+    ),
     status_label=translated(change_views.status_label),
     status_tone=change_views.status_tone,
     function_label=translated(change_views.function_label),
+    # a stored status, kind or step in the page's language: {{ nc.status|stored("nc status") }}
+    stored=in_locale(lambda value, context, locale=None: values.stored(context, value, locale)),
 )
 templates.env.globals.update(
     languages=i18n.LOCALES,

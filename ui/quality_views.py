@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import process_service, quality_service
 from api.deps import AppSettings, DbSession, Temporal
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.quality_service import AGING, CAPA_STARTERS, CapaFilters, NcFilters
 from api.security import Principal
 from erp.master_data import Item, Supplier
@@ -221,7 +221,7 @@ async def report_nonconformance(
             task_queue=settings.task_queue,
         )
     except ValidationError as err:
-        problem = _labelled(form_problem(err), NC_FORM_LABELS)
+        problem = form_problem(err, labels=NC_FORM_LABELS)
         return await _nc_form(request, session, status_code=422, form=kept, error=problem)
     except ApiError as err:
         await session.rollback()
@@ -249,14 +249,6 @@ def read_nc_form(form: Mapping[str, str]) -> NonconformanceRequest:
             "supplier_code": text.get("supplier_code") or None,
         }
     )
-
-
-def _labelled(problem: str, labels: Mapping[str, str]) -> str:
-    """form_problem names fields by the supply forms' labels; put this form's own in."""
-    for name, label in labels.items():
-        problem = problem.replace(f"{name.replace('_', ' ')}:", f"{label}:")
-        problem = problem.replace(f"{name}:", f"{label}:")
-    return problem
 
 
 # ---------------------------------------------------------------- one nonconformance
@@ -305,7 +297,7 @@ async def nonconformance_progress(
 ) -> Response:
     data = await _nc_page_data(session, user, key.strip()[:200])
     if data is None:
-        raise not_found(f"Nonconformance {key[:200]}")
+        raise not_found(Message("Nonconformance %(id)s", id=key[:200]))
     response = render(
         request,
         "quality_progress.html",
@@ -470,7 +462,7 @@ async def start_capa(
             task_queue=settings.task_queue,
         )
     except ValidationError as err:
-        problem = _labelled(form_problem(err), CAPA_FORM_LABELS)
+        problem = form_problem(err, labels=CAPA_FORM_LABELS)
         return await _capa_form(request, session, status_code=422, form=kept, error=problem)
     except ApiError as err:
         await session.rollback()
@@ -528,7 +520,7 @@ async def capa_page(
 async def capa_progress(key: str, request: Request, user: User, session: DbSession) -> Response:
     capa = await _capa(session, user, key.strip()[:200])
     if capa is None:
-        raise not_found(f"CAPA {key[:200]}")
+        raise not_found(Message("CAPA %(id)s", id=key[:200]))
     response = render(
         request,
         "quality_progress.html",

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import process_service, recall_service
 from api.deps import AppSettings, DbSession, Temporal
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.routes.recall import report_response
 from api.security import Principal
 from erp.gs1 import Gs1Error
@@ -245,9 +245,7 @@ async def start_recall(
             task_queue=settings.task_queue,
         )
     except ValidationError as err:
-        problem = form_problem(err)
-        for name, label in FORM_LABELS.items():
-            problem = problem.replace(f"{name.replace('_', ' ')}:", f"{label}:")
+        problem = form_problem(err, labels=FORM_LABELS)
         return await _recall_form(request, status_code=422, form=kept, error=problem)
     except ApiError as err:
         await session.rollback()
@@ -350,7 +348,7 @@ async def recall_progress(
 ) -> Response:
     recall = await _recall(session, user, key.strip()[:200], settings.holidays_country)
     if recall is None:
-        raise not_found(f"Recall {key[:200]}")
+        raise not_found(Message("Recall %(id)s", id=key[:200]))
     response = render(
         request,
         "recall_progress.html",
@@ -391,7 +389,7 @@ async def widen_scope(
         error, status = err.detail, err.status_code
     recall = await _recall(session, user, key.strip()[:200], settings.holidays_country)
     if recall is None:
-        raise not_found(f"Recall {key[:200]}")
+        raise not_found(Message("Recall %(id)s", id=key[:200]))
     if error and not recall.open:
         raise ApiError(status, error)  # an ended recall's page has no widen form either
     return render(

@@ -34,6 +34,7 @@ from schemas.human_task import DecisionRule
 from ui import (
     change_views,
     dashboard_views,
+    form_problems,
     lot_views,
     mailbox_views,
     quality_views,
@@ -476,10 +477,9 @@ def _readable(err: ValueError) -> str:
         parts = []
         for e in errors():
             where = ".".join(str(p) for p in e["loc"])
-            label = _FIELD_LABELS.get(str(e["loc"][0]), where) if e["loc"] else "form"
-            message = str(e["msg"])
-            parts.append(f"{label}: {message[:1].lower()}{message[1:]}")
-        return "; ".join(parts)
+            label = _FIELD_LABELS.get(str(e["loc"][0]), where) if e["loc"] else N_("form")
+            parts.append(form_problems.labelled(label, form_problems.said(e)))
+        return form_problems.joined(parts)
     return str(err)
 
 

@@ -59,7 +59,7 @@ from schemas.supply import (
     ShipmentRequest,
     WorkOrderRequest,
 )
-from ui import pages
+from ui import form_problems, pages
 from ui.change_views import Event, show, timeline
 from ui.i18n import N_
 from ui.lot_views import first_serials, inspections_of
@@ -122,6 +122,13 @@ FORM_LABELS = {
     "buyer_note": "Note to the buyer",
     "expected_transit_days": "Transit days",
     "customer_reference": "Customer's reference",
+}
+# the same inside a line's problem, lower-case: 'Line 2, unit price: enter a number'
+LINE_FIELD_LABELS = {
+    "part_number": "part",
+    "quantity": "quantity",
+    "unit_price": "unit price",
+    "due_on": "due date",
 }
 
 
@@ -417,40 +424,35 @@ def _order_request(text: Mapping[str, str]) -> ProcureToDeliverRequest:
     )
 
 
-def form_problem(err: ValidationError, *, rows: Sequence[int] = ()) -> str:
-    """Validation errors in the form's own words: 'Line 2, quantity: must be more than 0'."""
-    return "; ".join(_problem(e, rows) for e in err.errors())
+def form_problem(
+    err: ValidationError,
+    *,
+    rows: Sequence[int] = (),
+    labels: Mapping[str, str] | None = None,
+) -> str:
+    """Validation errors in the form's own words: 'Line 2, quantity: must be more than 0'; a
+    `Message` a page shows in the reader's language (ui/form_problems.py). `labels`: a form's
+    own names of its fields, over the supply forms' ones."""
+    names = {**FORM_LABELS, **(labels or {})}
+    return form_problems.joined([_problem(e, rows, names) for e in err.errors()])
 
 
-def _problem(error: Mapping[str, Any], rows: Sequence[int]) -> str:
+def _problem(error: Mapping[str, Any], rows: Sequence[int], names: Mapping[str, str]) -> str:
     loc = [str(p) for p in error.get("loc", ())]
     kind = str(error.get("type", ""))
-    message = _message(kind, str(error.get("msg", "not valid")).removeprefix("Value error, "))
+    message = form_problems.said(error)
     if loc == ["lines"] and kind == "too_short":
         return N_("Lines: fill in at least one line (part and quantity)")
     if loc and loc[0] == "lines" and len(loc) > 1 and loc[1].isdigit():
         index = int(loc[1])
-        where = f"Line {rows[index] if index < len(rows) else index + 1}"
+        row = rows[index] if index < len(rows) else index + 1
+        where = Message("Line %(row)s", row=row)
         if len(loc) > 2:
-            where += ", " + FORM_LABELS.get(loc[2], loc[2]).lower()
-        return f"{where}: {message[:1].lower()}{message[1:]}"
-    label = FORM_LABELS.get(loc[0], loc[0].replace("_", " ")) if loc else "Form"
-    return f"{label}: {message[:1].lower()}{message[1:]}"
-
-
-def _message(kind: str, message: str) -> str:
-    """Pydantic's message for a kind of error, in the words of a form."""
-    if kind == "missing" or (kind == "string_too_short" and "1 character" in message):
-        return N_("fill this in")
-    if kind.startswith("date_") or kind.startswith("datetime_"):
-        return N_("enter a date like 2026-12-31")
-    if kind == "greater_than":
-        return N_("must be more than 0")
-    if kind in ("decimal_parsing", "int_parsing"):
-        return N_("enter a number")
-    if kind == "string_pattern_mismatch":
-        return N_("use letters, digits, '.', '_' or '-' only")
-    return message
+            field = LINE_FIELD_LABELS.get(loc[2]) or names.get(loc[2], loc[2]).lower()
+            where = Message("Line %(row)s, %(field)s", row=row, field=field)
+        return form_problems.labelled(where, message)
+    label = names.get(loc[0], loc[0].replace("_", " ")) if loc else N_("Form")
+    return form_problems.labelled(label, message)
 
 
 # ---------------------------------------------------------------- one process: what all pages show
@@ -548,7 +550,7 @@ async def _starting(
 async def progress(process_id: str, request: Request, user: User, session: DbSession) -> Response:
     view = await process_view(session, process_id[:200])
     if view.process is None:
-        raise not_found(f"Process {process_id[:200]}")
+        raise not_found(Message("Process %(id)s", id=process_id[:200]))
     response = render(request, "supply_progress.html", view=view)
     response.headers["Cache-Control"] = "no-store"
     return response

@@ -60,13 +60,13 @@ with workflow.unsafe.imports_passed_through():
         StepPolicy,
         decider,
         finished,
-        headline,
         refusal_of,
         register_process,
         register_then,
         run_activity,
         task_spec,
     )
+    from workflows.wording import described, said, titled
 
 KIND = "capa"
 ESCALATION = ("qa-manager", "quality-director")
@@ -374,8 +374,12 @@ class CapaWorkflow:
             f"root-cause-{self._root_causes}",
             POLICY["root-cause"],
             kind=TaskKind.PERFORM,
-            title=headline(f"Root-cause analysis of {self._number}: {self._request.title}"),
-            description="Find the root cause of the problem and record how you found it.",
+            **titled(
+                "Root-cause analysis of %(number)s: %(title)s",
+                number=self._number,
+                title=self._request.title,
+            ),
+            **described("Find the root cause of the problem and record how you found it."),
             candidates=self._owner(),
             fields=[
                 FieldSpec(
@@ -402,8 +406,11 @@ class CapaWorkflow:
             _attempt(f"plan-r{self._round}", attempt),
             POLICY["plan"],
             kind=TaskKind.PERFORM,
-            title=headline(
-                f"Action plan (round {self._round}) for {self._number}: {self._request.title}"
+            **titled(
+                "Action plan (round %(round)s) for %(number)s: %(title)s",
+                round=self._round,
+                number=self._number,
+                title=self._request.title,
             ),
             description=ACTION_PLAN_HELP,
             candidates=self._owner(),
@@ -431,9 +438,11 @@ class CapaWorkflow:
             _attempt(f"plan-approval-r{plan.round}", attempt),
             POLICY["plan-approval"],
             kind=TaskKind.APPROVE,
-            title=headline(
-                f"Approve the action plan (round {plan.round}) of {self._number}: "
-                f"{self._request.title}"
+            **titled(
+                "Approve the action plan (round %(round)s) of %(number)s: %(title)s",
+                round=plan.round,
+                number=self._number,
+                title=self._request.title,
             ),
             candidates=Candidates(groups=["qa-manager"]),
             excluded_users=[plan.author],  # nobody approves the plan they wrote
@@ -460,7 +469,7 @@ class CapaWorkflow:
                 label="Change request that carries it (CR number or change process id)",
                 required=True,
             )
-            description = (
+            description = said(
                 "This action is done through a change request. Raise it (or find it) and name "
                 "it here; the CAPA waits until the change is closed."
             )
@@ -471,12 +480,17 @@ class CapaWorkflow:
                 type=FieldType.LONG_TEXT,
                 required=True,
             )
-            description = "Do the action and record the evidence."
+            description = said("Do the action and record the evidence.")
         return self._spec(
             _attempt(f"action-{seq}-r{plan.round}", attempt),
             StepPolicy(sla, ACTION_ESCALATION),
             kind=TaskKind.PERFORM,
-            title=headline(f"{action.description} ({self._number}, action {seq})"),
+            **titled(
+                "%(description)s (%(number)s, action %(seq)s)",
+                description=action.description,
+                number=self._number,
+                seq=seq,
+            ),
             description=description,
             candidates=Candidates(users=[action.owner]),
             reminder_before=min(sla / 4, ACTION_REMINDER),
@@ -494,9 +508,15 @@ class CapaWorkflow:
             f"effectiveness-r{plan.round}",
             POLICY["effectiveness"],
             kind=TaskKind.VERIFY,
-            title=headline(f"Effectiveness check of {self._number}: {self._request.title}"),
-            description="Check that the problem has not come back since the actions were done. "
-            "Whoever implemented an action of this round, and the CAPA's owner, may not check.",
+            **titled(
+                "Effectiveness check of %(number)s: %(title)s",
+                number=self._number,
+                title=self._request.title,
+            ),
+            **described(
+                "Check that the problem has not come back since the actions were done. Whoever "
+                "implemented an action of this round, and the CAPA's owner, may not check."
+            ),
             candidates=Candidates(groups=["qa"]),
             excluded_users=sorted(implementers | {self._request.owner}),
             fields=[
@@ -530,9 +550,11 @@ class CapaWorkflow:
             f"root-cause-holds-r{self._round}",
             POLICY["reopened"],
             kind=TaskKind.REVIEW,
-            title=headline(f"{self._number} reopened: does the root cause still hold?"),
-            description="The effectiveness check failed. Either the root cause holds and a new "
-            "plan round follows, or the root-cause analysis is done again first.",
+            **titled("%(number)s reopened: does the root cause still hold?", number=self._number),
+            **described(
+                "The effectiveness check failed. Either the root cause holds and a new plan round "
+                "follows, or the root-cause analysis is done again first."
+            ),
             candidates=self._owner(),
             outcomes=[
                 OutcomeSpec(name="holds", label="The root cause holds: plan again"),
@@ -547,7 +569,7 @@ class CapaWorkflow:
             "closure",
             POLICY["closure"],
             kind=TaskKind.APPROVE,
-            title=headline(f"Close {self._number}: {self._request.title}"),
+            **titled("Close %(number)s: %(title)s", number=self._number, title=self._request.title),
             candidates=Candidates(groups=["qa-manager"]),
             excluded_users=[self._request.owner],
             outcomes=[

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from schemas.change_control import (
@@ -54,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
+    from workflows.wording import refuse, titled
 
 KIND = "change-control"
 YES_NO = ["yes", "no"]
@@ -155,17 +156,18 @@ class ChangeControlWorkflow:
     @withdraw.validator
     def _validate_withdraw(self, request: WithdrawRequest) -> None:
         if self._approved:
-            raise ApplicationError(
-                f"change {self._number} is approved; it can no longer be withdrawn — raise a new "
+            raise refuse(
+                "Conflict",
+                "change %(number)s is approved; it can no longer be withdrawn — raise a new "
                 "change to reverse it",
-                type="Conflict",
+                number=self._number,
             )
         if self._withdrawal is not None:
-            raise ApplicationError(
-                f"change {self._number} is already being withdrawn", type="Conflict"
+            raise refuse(
+                "Conflict", "change %(number)s is already being withdrawn", number=self._number
             )
         if self._review is None:
-            raise ApplicationError("the change is still being registered", type="NotReady")
+            raise refuse("NotReady", "the change is still being registered")
 
     @workflow.query(name="status")
     def status(self) -> ChangeRequestResult:
@@ -390,7 +392,12 @@ class ChangeControlWorkflow:
             f"triage-{self._triage_tasks}",
             "triage",
             kind=TaskKind.REVIEW,
-            title=f"Triage {self._number}: {self._content.title}",
+            **titled(
+                "Triage %(number)s: %(title)s",
+                limit=None,
+                number=self._number,
+                title=self._content.title,
+            ),
             candidates=Candidates(groups=["qa"]),
             fields=fields,
             outcomes=[
@@ -416,7 +423,13 @@ class ChangeControlWorkflow:
             f"assess-{function.replace('_', '-')}-r{self._revision}",
             "assessment",
             kind=TaskKind.REVIEW,
-            title=f"Assess impact ({function.replace('_', ' ')}) of {self._number}: {self._content.title}",
+            **titled(
+                "Assess impact (%(function)s) of %(number)s: %(title)s",
+                limit=None,
+                function=function.replace("_", " "),
+                number=self._number,
+                title=self._content.title,
+            ),
             candidates=Candidates(groups=[FUNCTIONS[function]]),
             fields=[
                 FieldSpec(
@@ -446,7 +459,12 @@ class ChangeControlWorkflow:
             f"ccb-r{self._revision}",
             "ccb",
             kind=TaskKind.APPROVE,
-            title=f"CCB approval of {self._number}: {self._content.title}",
+            **titled(
+                "CCB approval of %(number)s: %(title)s",
+                limit=None,
+                number=self._number,
+                title=self._content.title,
+            ),
             candidates=Candidates(groups=groups),
             rule=DecisionRule.ALL,
             fields=[
@@ -476,7 +494,12 @@ class ChangeControlWorkflow:
             f"revise-r{self._revision}",
             "revision",
             kind=TaskKind.PERFORM,
-            title=f"Revise {self._number}: {self._content.title}",
+            **titled(
+                "Revise %(number)s: %(title)s",
+                limit=None,
+                number=self._number,
+                title=self._content.title,
+            ),
             initiator=None,
             candidates=Candidates(users=[self._request.requester]),
             fields=[
@@ -505,7 +528,12 @@ class ChangeControlWorkflow:
                 f"implement-{n + 1}-round{round_no}",
                 "implementation",
                 kind=TaskKind.PERFORM,
-                title=f"Implement {self._number}: {action.describe()}",
+                **titled(
+                    "Implement %(number)s: %(action)s",
+                    limit=None,
+                    number=self._number,
+                    action=action.describe(),
+                ),
                 initiator=None,
                 candidates=Candidates(users=[triage.implementer]),
                 fields=[
@@ -527,7 +555,12 @@ class ChangeControlWorkflow:
             f"verify-round{round_no}",
             "verification",
             kind=TaskKind.VERIFY,
-            title=f"Verify {self._number}: {self._content.title}",
+            **titled(
+                "Verify %(number)s: %(title)s",
+                limit=None,
+                number=self._number,
+                title=self._content.title,
+            ),
             initiator=None,
             candidates=Candidates(groups=["qa"]),
             excluded_users=[triage.implementer],
@@ -555,7 +588,7 @@ class ChangeControlWorkflow:
             f"resolve-{attempt}",
             "implementation",
             kind=TaskKind.PERFORM,
-            title=f"Resolve: {self._number} could not take effect",
+            **titled("Resolve: %(number)s could not take effect", limit=None, number=self._number),
             initiator=None,
             candidates=Candidates(groups=["qa-manager"]),
             fields=[
@@ -576,7 +609,12 @@ class ChangeControlWorkflow:
             "closure",
             "closure",
             kind=TaskKind.APPROVE,
-            title=f"Close {self._number}: {self._content.title}",
+            **titled(
+                "Close %(number)s: %(title)s",
+                limit=None,
+                number=self._number,
+                title=self._content.title,
+            ),
             initiator=None,
             candidates=Candidates(groups=["qa-manager"]),
             excluded_users=[triage.implementer],

@@ -16,7 +16,6 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 from temporalio.exceptions import (
     ActivityError,
-    ApplicationError,
     CancelledError,
     ChildWorkflowError,
 )
@@ -44,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskStatus,
     )
+    from workflows.wording import Said, refuse
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -79,19 +79,32 @@ def refusal(
     """Why this decision may not be taken now, or None. Deterministic: used by the validator."""
     if status is not TaskStatus.OPEN:
         return Refusal(
-            "Conflict", f"the task is already {status.value}; no further decision is taken"
+            "Conflict",
+            Said(
+                "the task is already %(status)s; no further decision is taken", status=status.value
+            ),
         )
     outcome = spec.outcome(request.outcome)
     if outcome is None:
         allowed = ", ".join(o.name for o in spec.outcomes)
         return Refusal(
-            "Invalid", f"outcome '{request.outcome}' is not allowed here; choose one of: {allowed}"
+            "Invalid",
+            Said(
+                "outcome '%(outcome)s' is not allowed here; choose one of: %(allowed)s",
+                outcome=request.outcome,
+                allowed=allowed,
+            ),
         )
     required = {f.name for f in spec.fields if f.required} | set(outcome.required_fields)
     missing = sorted(n for n in required if not request.fields.get(n, "").strip())
     if missing:
         return Refusal(
-            "Invalid", f"required field(s) missing for '{outcome.name}': {', '.join(missing)}"
+            "Invalid",
+            Said(
+                "required field(s) missing for '%(outcome)s': %(missing)s",
+                outcome=outcome.name,
+                missing=", ".join(missing),
+            ),
         )
     malformed = _malformed_fields(spec, request.fields)
     if malformed:
@@ -116,7 +129,11 @@ def refusal(
         )
     if outcome.signature_meaning is not None and request.signature is None:
         return Refusal(
-            "Invalid", f"'{outcome.name}' is a signing decision: re-enter your password to sign"
+            "Invalid",
+            Said(
+                "'%(outcome)s' is a signing decision: re-enter your password to sign",
+                outcome=outcome.name,
+            ),
         )
     return None
 
@@ -127,16 +144,24 @@ def _malformed_fields(spec: TaskSpec, values: dict[str, str]) -> str | None:
     for name, value in values.items():
         field = known.get(name)
         if field is None:
-            return f"'{name}' is not a field of this task"
+            return Said("'%(name)s' is not a field of this task", name=name)
         value = value.strip()
         if not value:
             continue
         if field.type is FieldType.CHOICE and value not in field.choices:
-            return f"{field.label}: choose one of {', '.join(field.choices)}"
+            return Said(
+                "%(label)s: choose one of %(choices)s",
+                label=field.label,
+                choices=", ".join(field.choices),
+            )
         if field.type is FieldType.NUMBER and not _is_number(value):
-            return f"{field.label}: '{value}' is not a number"
+            return Said("%(label)s: '%(value)s' is not a number", label=field.label, value=value)
         if field.type is FieldType.DATE and not _is_date(value):
-            return f"{field.label}: '{value}' is not a date like 2026-12-31"
+            return Said(
+                "%(label)s: '%(value)s' is not a date like 2026-12-31",
+                label=field.label,
+                value=value,
+            )
     return None
 
 
@@ -419,9 +444,9 @@ class HumanTaskWorkflow:
         )
 
 
-def _raise_if_refused(refused: Refusal | None) -> None:
-    if refused is not None:
-        raise ApplicationError(refused.message, type=refused.kind, non_retryable=True)
+def _raise_if_refused(why: Refusal | None) -> None:
+    if why is not None:
+        raise refuse(why.kind, why.message, non_retryable=True)
 
 
 def _decision_message(status: TaskStatus, outcome: str | None, spec: TaskSpec, stage: int) -> str:

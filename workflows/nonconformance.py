@@ -76,6 +76,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
+    from workflows.wording import described, titled
 
 KIND = "nonconformance"
 CAPA_WORKFLOW = "Capa"
@@ -470,10 +471,17 @@ class NonconformanceWorkflow:
             "extension",
             "extension",
             kind=TaskKind.REVIEW,
-            title=f"Extend containment of {self._nc.number} to {len(found.lots)} lot(s) made "
-            "from the same component lots?",
-            description="These lots were made from the same component lots as the affected "
-            "lots (by genealogy). Extend: the ones in house go ON_HOLD too.",
+            **titled(
+                "Extend containment of %(number)s to %(count)s lot(s) made from the same "
+                "component lots?",
+                limit=None,
+                number=self._nc.number,
+                count=len(found.lots),
+            ),
+            **described(
+                "These lots were made from the same component lots as the affected lots (by "
+                "genealogy). Extend: the ones in house go ON_HOLD too."
+            ),
             candidates=Candidates(groups=["qa"]),
             fields=[
                 FieldSpec(name="reason", label="Why it is not needed", type=FieldType.LONG_TEXT)
@@ -492,7 +500,12 @@ class NonconformanceWorkflow:
             "investigation",
             "investigation",
             kind=TaskKind.PERFORM,
-            title=f"Investigate {self._nc.number}: {self._request_title}",
+            **titled(
+                "Investigate %(number)s: %(request_title)s",
+                limit=None,
+                number=self._nc.number,
+                request_title=self._request_title,
+            ),
             candidates=Candidates(groups=["qa"]),
             fields=[
                 FieldSpec(
@@ -538,9 +551,16 @@ class NonconformanceWorkflow:
             f"disposition-{attempt}",
             "disposition",
             kind=TaskKind.DISPOSITION,
-            title=f"MRB disposition of {len(held)} lot(s) of {self._nc.number}",
-            description="Choose a disposition for each lot: use as is (QA and engineering then "
-            "sign too), rework, return to supplier (a SCAR is opened), or scrap.",
+            **titled(
+                "MRB disposition of %(count)s lot(s) of %(number)s",
+                limit=None,
+                count=len(held),
+                number=self._nc.number,
+            ),
+            **described(
+                "Choose a disposition for each lot: use as is (QA and engineering then sign too), "
+                "rework, return to supplier (a SCAR is opened), or scrap."
+            ),
             candidates=Candidates(groups=["mrb"]),
             fields=fields,
             outcomes=[
@@ -564,9 +584,16 @@ class NonconformanceWorkflow:
             f"use-as-is-{attempt}",
             "use-as-is",
             kind=TaskKind.APPROVE,
-            title=f"Approve use as is of {', '.join(as_is)} ({self._nc.number})",
-            description="The MRB decided to use these lots as they are. QA and engineering "
-            "both sign; a rejection returns the disposition to the MRB.",
+            **titled(
+                "Approve use as is of %(lots)s (%(number)s)",
+                limit=None,
+                lots=", ".join(as_is),
+                number=self._nc.number,
+            ),
+            **described(
+                "The MRB decided to use these lots as they are. QA and engineering both sign; a "
+                "rejection returns the disposition to the MRB."
+            ),
             candidates=Candidates(groups=["qa", "engineering"]),
             rule=DecisionRule.ALL,
             fields=[FieldSpec(name="reason", label="Why not", type=FieldType.LONG_TEXT)],
@@ -591,9 +618,16 @@ class NonconformanceWorkflow:
             f"rework-{n}",
             "rework",
             kind=TaskKind.PERFORM,
-            title=f"Rework lot {lot.lot_number} under {self._nc.number}",
-            description="The lot is in QUARANTINE for the rework. Record what was done; QC "
-            "re-inspects it next.",
+            **titled(
+                "Rework lot %(lot_number)s under %(number)s",
+                limit=None,
+                lot_number=lot.lot_number,
+                number=self._nc.number,
+            ),
+            **described(
+                "The lot is in QUARANTINE for the rework. Record what was done; QC re-inspects it "
+                "next."
+            ),
             candidates=Candidates(groups=["production"]),
             fields=[
                 FieldSpec(
@@ -613,7 +647,12 @@ class NonconformanceWorkflow:
             f"reinspect-{n}",
             "reinspection",
             kind=TaskKind.INSPECT,
-            title=f"Re-inspect lot {lot.lot_number} after rework ({self._nc.number})",
+            **titled(
+                "Re-inspect lot %(lot_number)s after rework (%(number)s)",
+                limit=None,
+                lot_number=lot.lot_number,
+                number=self._nc.number,
+            ),
             candidates=Candidates(groups=["qc"]),
             excluded_users=[reworker],
             fields=[
@@ -635,7 +674,12 @@ class NonconformanceWorkflow:
             f"rework-release-{n}",
             "rework-release",
             kind=TaskKind.APPROVE,
-            title=f"QA release of lot {lot.lot_number} after rework ({self._nc.number})",
+            **titled(
+                "QA release of lot %(lot_number)s after rework (%(number)s)",
+                limit=None,
+                lot_number=lot.lot_number,
+                number=self._nc.number,
+            ),
             candidates=Candidates(groups=["qa"]),
             excluded_users=[reworker],
             fields=[FieldSpec(name="reason", label="Why not", type=FieldType.LONG_TEXT)],
@@ -665,7 +709,13 @@ class NonconformanceWorkflow:
             f"lot-problem-{n}-{action.value.replace('_', '-')}",
             "lot-problem",
             kind=TaskKind.PERFORM,
-            title=f"Lot {lot.lot_number}: {action.value.replace('_', ' ')} refused: {message}",
+            **titled(
+                "Lot %(lot_number)s: %(action)s refused: %(message)s",
+                limit=None,
+                lot_number=lot.lot_number,
+                action=action.value.replace("_", " "),
+                message=message,
+            ),
             candidates=Candidates(groups=["qa-manager"]),
             fields=[
                 FieldSpec(
@@ -690,9 +740,15 @@ class NonconformanceWorkflow:
             "recall-decision",
             "recall",
             kind=TaskKind.REVIEW,
-            title=f"{self._nc.number} reached shipped product: escalate to a recall?",
-            description="Product made from the suspect lots has been shipped. Escalate to a "
-            "recall (signed), or say why none is needed.",
+            **titled(
+                "%(number)s reached shipped product: escalate to a recall?",
+                limit=None,
+                number=self._nc.number,
+            ),
+            **described(
+                "Product made from the suspect lots has been shipped. Escalate to a recall "
+                "(signed), or say why none is needed."
+            ),
             candidates=Candidates(groups=["qa-manager"]),
             fields=[FieldSpec(name="reason", label="Reason", type=FieldType.LONG_TEXT)],
             outcomes=[
@@ -721,7 +777,7 @@ class NonconformanceWorkflow:
             f"capa-decision-{attempt}",
             "capa",
             kind=TaskKind.REVIEW,
-            title=f"CAPA needed for {self._nc.number}?",
+            **titled("CAPA needed for %(number)s?", limit=None, number=self._nc.number),
             candidates=Candidates(groups=["qa-manager"]),
             fields=[
                 FieldSpec(name="capa_owner", label="CAPA owner (username)"),
@@ -751,7 +807,7 @@ class NonconformanceWorkflow:
             "closure",
             "closure",
             kind=TaskKind.APPROVE,
-            title=f"Close {self._nc.number}",
+            **titled("Close %(number)s", limit=None, number=self._nc.number),
             candidates=Candidates(groups=["qa-manager"]),
             excluded_users=[self._reporter],
             fields=[FieldSpec(name="summary", label="Closing summary", type=FieldType.LONG_TEXT)],

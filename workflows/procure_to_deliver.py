@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
+    from workflows.wording import titled
 
 KIND = "procure-to-deliver"
 DECISION_SLA = timedelta(days=1)
@@ -244,7 +245,7 @@ class ProcureToDeliverWorkflow:
             },
             context={"Problem": why},
             kind=TaskKind.PERFORM,
-            title=f"{title}: plan again or cancel",
+            **titled("%(title)s: plan again or cancel", limit=None, title=title),
             description=why,
             candidates=Candidates(groups=[group]),
             **again_or_cancel(

@@ -77,6 +77,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
+    from workflows.wording import refuse, said, titled
 
 KIND = "purchase"
 
@@ -291,10 +292,10 @@ class PurchaseWorkflow:
     def _validate_event(self, event: ProcessEvent) -> None:
         if event.event_id in self._events:
             return  # a repeat: answered with the first answer
-        refused = self._event_refusal(event)
-        if refused is not None:
-            kind, message = refused
-            raise ApplicationError(message, type=kind, non_retryable=True)
+        refusal = self._event_refusal(event)
+        if refusal is not None:
+            kind, message = refusal
+            raise refuse(kind, message, non_retryable=True)
 
     def _event_refusal(self, event: ProcessEvent) -> tuple[str, str] | None:
         """(kind, message) when this event may not be taken now: Invalid, Conflict, NotReady."""
@@ -302,17 +303,27 @@ class PurchaseWorkflow:
         if isinstance(data, str):
             return "Invalid", data
         if not self._number:
-            return "NotReady", "the purchase is still being registered; try again in a moment"
+            return "NotReady", said("the purchase is still being registered; try again in a moment")
         if self._ended:
-            return "Conflict", f"purchase {self._number} is {self._status}: it takes no more events"
+            return "Conflict", said(
+                "purchase %(number)s is %(status)s: it takes no more events",
+                number=self._number,
+                status=self._status,
+            )
         if not self._issued:
             return (
                 "Conflict",
-                f"purchase order {self._number} has not been issued to the supplier yet "
-                f"(status: {self._status})",
+                said(
+                    "purchase order %(number)s has not been issued to the supplier yet "
+                    "(status: %(status)s)",
+                    number=self._number,
+                    status=self._status,
+                ),
             )
         if all(self._open(part) <= 0 for part in self._ordered):
-            return "Conflict", f"everything ordered on {self._number} has been received"
+            return "Conflict", said(
+                "everything ordered on %(number)s has been received", number=self._number
+            )
         if isinstance(data, GoodsReceipt):
             return self._receipt_refusal(data)
         return None
@@ -323,16 +334,30 @@ class PurchaseWorkflow:
             ordered = ", ".join(self._ordered)
             return (
                 "Invalid",
-                f"{part} is not on purchase order {self._number} (it orders {ordered})",
+                said(
+                    "%(part)s is not on purchase order %(number)s (it orders %(ordered)s)",
+                    part=part,
+                    number=self._number,
+                    ordered=ordered,
+                ),
             )
         if goods.expires_on is not None and goods.expires_on < self._today:
-            return "Invalid", f"the expiry date {goods.expires_on} is in the past"
+            return "Invalid", said(
+                "the expiry date %(expires_on)s is in the past", expires_on=str(goods.expires_on)
+            )
         still_open = self._open(part)
         if goods.quantity > still_open:
             return (
                 "Conflict",
-                f"only {quantity_text(still_open)} {self._uom(part)} of {part} is still open on "
-                f"{self._number}; {quantity_text(goods.quantity)} is more than that",
+                said(
+                    "only %(open)s %(uom)s of %(part)s is still open on %(number)s; "
+                    "%(quantity)s is more than that",
+                    open=quantity_text(still_open),
+                    uom=self._uom(part),
+                    part=part,
+                    number=self._number,
+                    quantity=quantity_text(goods.quantity),
+                ),
             )
         return None
 
@@ -342,9 +367,7 @@ class PurchaseWorkflow:
         )
         first = self._events.get(event_id)
         if first is None:
-            raise ApplicationError(
-                "the first delivery of this event was refused; send it again", type="Conflict"
-            )
+            raise refuse("Conflict", "the first delivery of this event was refused; send it again")
         return first.model_copy(update={"repeated": True})
 
     async def _handle(self, event: ProcessEvent) -> EventResult:
@@ -616,8 +639,14 @@ class PurchaseWorkflow:
             "approval",
             "approval",
             kind=TaskKind.APPROVE,
-            title=f"Approve {self._number}: {self._order.amount:,.2f} {self._order.currency} "
-            f"to {self._supplier}",
+            **titled(
+                "Approve %(number)s: %(amount)s %(currency)s to %(supplier)s",
+                limit=None,
+                number=self._number,
+                amount=f"{self._order.amount:,.2f}",
+                currency=self._order.currency,
+                supplier=self._supplier,
+            ),
             initiator=self._request.requester or None,  # the requester never approves
             candidates=Candidates(groups=groups[:1]),
             rule=DecisionRule.SEQUENTIAL if staged else DecisionRule.ANY,
@@ -647,7 +676,12 @@ class PurchaseWorkflow:
             f"supplier-{attempt}",
             "supplier",
             kind=TaskKind.PERFORM,
-            title=f"Supplier refused for {self._number}: {check.refusal}",
+            **titled(
+                "Supplier refused for %(number)s: %(refusal)s",
+                limit=None,
+                number=self._number,
+                refusal=check.refusal,
+            ),
             candidates=Candidates(groups=["buyer"]),
             fields=[
                 FieldSpec(name="supplier_code", label="Order from supplier (code)"),
@@ -671,7 +705,13 @@ class PurchaseWorkflow:
             step,
             "late",
             kind=TaskKind.PERFORM,
-            title=f"Late delivery: {self._number} due {due}, {self._progress()} received",
+            **titled(
+                "Late delivery: %(number)s due %(due)s, %(progress)s received",
+                limit=None,
+                number=self._number,
+                due=due,
+                progress=self._progress(),
+            ),
             candidates=Candidates(groups=["buyer"]),
             fields=[
                 FieldSpec(
@@ -691,8 +731,16 @@ class PurchaseWorkflow:
             f"inspect-{lot.receipt_no}",
             "inspection",
             kind=TaskKind.INSPECT,
-            title=f"Incoming inspection of lot {lot.lot_number}: {quantity_text(lot.quantity)} "
-            f"{lot.uom} {lot.part_number} from {lot.supplier_code}",
+            **titled(
+                "Incoming inspection of lot %(lot_number)s: %(quantity)s %(uom)s %(part_number)s "
+                "from %(supplier_code)s",
+                limit=None,
+                lot_number=lot.lot_number,
+                quantity=quantity_text(lot.quantity),
+                uom=lot.uom,
+                part_number=lot.part_number,
+                supplier_code=lot.supplier_code,
+            ),
             candidates=Candidates(groups=["qc"]),
             fields=[
                 FieldSpec(name="sample_size", label="Inspected (pieces)", type=FieldType.NUMBER),
@@ -724,7 +772,12 @@ class PurchaseWorkflow:
             f"release-{lot.receipt_no}",
             "release",
             kind=TaskKind.APPROVE,
-            title=f"QA release of lot {lot.lot_number} ({lot.part_number})",
+            **titled(
+                "QA release of lot %(lot_number)s (%(part_number)s)",
+                limit=None,
+                lot_number=lot.lot_number,
+                part_number=lot.part_number,
+            ),
             candidates=Candidates(groups=["qa"]),
             excluded_users=[inspector],
             fields=[FieldSpec(name="reason", label="Why not released", type=FieldType.LONG_TEXT)],
@@ -745,7 +798,13 @@ class PurchaseWorkflow:
             f"lot-problem-{lot.receipt_no}",
             "lot-problem",
             kind=TaskKind.PERFORM,
-            title=f"Lot {lot.lot_number} could not become {status}: {message}",
+            **titled(
+                "Lot %(lot_number)s could not become %(status)s: %(message)s",
+                limit=None,
+                lot_number=lot.lot_number,
+                status=status,
+                message=message,
+            ),
             candidates=Candidates(groups=["qa-manager"]),
             fields=[
                 FieldSpec(
@@ -852,7 +911,11 @@ def _event_data(event: ProcessEvent) -> BaseModel | str:
     accepted = EVENTS[KIND]
     model = accepted.get(event.event)
     if model is None:
-        return f"a purchase accepts the events {', '.join(accepted)}; not '{event.event}'"
+        return said(
+            "a purchase accepts the events %(accepted)s; not '%(event)s'",
+            accepted=", ".join(accepted),
+            event=event.event,
+        )
     try:
         return model.model_validate(event.data)
     except ValidationError as err:

@@ -87,6 +87,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
+    from workflows.wording import described, refuse, said, titled
 
 KIND = "recall"
 NOTICE_WORKFLOW = "RecallNotice"
@@ -456,7 +457,7 @@ class RecallWorkflow:
         its new consignees notified (once notices have started). Unknown lots: Invalid."""
         async with self._scope_lock:
             if self._termination_pending or self._terminated:
-                raise ApplicationError(_TOO_LATE, type="Conflict", non_retryable=True)
+                raise refuse("Conflict", _TOO_LATE, non_retryable=True)
             assert self._scope is not None
             version = self._scope.version + 1
             try:
@@ -497,17 +498,17 @@ class RecallWorkflow:
     @widen_scope.validator
     def _validate_widen(self, request: WidenScopeRequest) -> None:
         if not set(request.groups) & set(WIDEN_GROUPS):
-            raise ApplicationError(
+            raise refuse(
+                "Forbidden",
                 "only a QA manager or regulatory affairs may widen a recall's scope",
-                type="Forbidden",
                 non_retryable=True,
             )
         if self._termination_pending or self._terminated or self._finished:
-            raise ApplicationError(_TOO_LATE, type="Conflict", non_retryable=True)
+            raise refuse("Conflict", _TOO_LATE, non_retryable=True)
         if not self._ready:
-            raise ApplicationError(
+            raise refuse(
+                "NotReady",
                 "the first scope is still being frozen and held; try again in a moment",
-                type="NotReady",
                 non_retryable=True,
             )
 
@@ -524,24 +525,20 @@ class RecallWorkflow:
     @request_termination.validator
     def _validate_termination(self, request: TerminationRequest) -> None:
         if not set(request.groups) & set(TERMINATION_GROUPS):
-            raise ApplicationError(
+            raise refuse(
+                "Forbidden",
                 "only regulatory affairs, a QA manager or the quality director may ask for "
                 "termination",
-                type="Forbidden",
                 non_retryable=True,
             )
         if self._terminated or self._finished:
-            raise ApplicationError(
-                "the recall is already terminated", type="Conflict", non_retryable=True
-            )
+            raise refuse("Conflict", "the recall is already terminated", non_retryable=True)
         if self._termination_pending:
-            raise ApplicationError(
-                "termination has already been asked for", type="Conflict", non_retryable=True
-            )
+            raise refuse("Conflict", "termination has already been asked for", non_retryable=True)
         if not self._in_effectiveness:
-            raise ApplicationError(
+            raise refuse(
+                "Conflict",
                 "termination can be asked for once the consignees have been notified",
-                type="Conflict",
                 non_retryable=True,
             )
 
@@ -580,9 +577,13 @@ class RecallWorkflow:
             "health-hazard",
             POLICY["hazard"],
             kind=TaskKind.REVIEW,
-            title=f"Health hazard evaluation for {self._recall.number}",
-            description="Evaluate the health hazard the recalled product presents (21 CFR 7.41): "
-            "the disease or injury it can cause, who is exposed, how serious and how likely.",
+            **titled(
+                "Health hazard evaluation for %(number)s", limit=None, number=self._recall.number
+            ),
+            **described(
+                "Evaluate the health hazard the recalled product presents (21 CFR 7.41): the "
+                "disease or injury it can cause, who is exposed, how serious and how likely."
+            ),
             candidates=Candidates(groups=["ra"]),
             fields=[
                 FieldSpec(
@@ -601,11 +602,13 @@ class RecallWorkflow:
             f"classification-{attempt}",
             POLICY["classification"],
             kind=TaskKind.REVIEW,
-            title=f"Classify {self._recall.number}",
-            description="Class I: a reasonable probability of serious adverse health consequences "
-            "or death; II: temporary or reversible consequences; III: unlikely to cause harm. "
-            "Depth: how far down the distribution chain. Effectiveness check level: A = 100 %, "
-            "B, C = 10 %, D = 2 % of the consignees, E = none.",
+            **titled("Classify %(number)s", limit=None, number=self._recall.number),
+            **described(
+                "Class I: a reasonable probability of serious adverse health consequences or "
+                "death; II: temporary or reversible consequences; III: unlikely to cause harm. "
+                "Depth: how far down the distribution chain. Effectiveness check level: A = 100 "
+                "%, B, C = 10 %, D = 2 % of the consignees, E = none."
+            ),
             candidates=Candidates(groups=["ra"]),
             fields=[
                 _choice("classification", "Class", ["I", "II", "III"]),
@@ -623,8 +626,10 @@ class RecallWorkflow:
             f"strategy-{attempt}",
             POLICY["strategy"],
             kind=TaskKind.APPROVE,
-            title=f"Approve the recall strategy of {self._recall.number}",
-            description="Approving sends the recall notices to every consignee.",
+            **titled(
+                "Approve the recall strategy of %(number)s", limit=None, number=self._recall.number
+            ),
+            **described("Approving sends the recall notices to every consignee."),
             candidates=Candidates(groups=["quality-director"]),
             fields=[FieldSpec(name="reason", label="Why not", type=FieldType.LONG_TEXT)],
             outcomes=[
@@ -648,10 +653,18 @@ class RecallWorkflow:
             "report-806",
             StepPolicy(sla, REPORT_CHAIN),
             kind=TaskKind.PERFORM,
-            title=f"Submit the correction/removal report for {self._recall.number} (due {due})",
-            description="21 CFR 806.10: report the correction or removal to FDA within 10 working "
-            f"days of its initiation ({clock.country} working days). Record the report number "
-            "once submitted.",
+            **titled(
+                "Submit the correction/removal report for %(number)s (due %(due)s)",
+                limit=None,
+                number=self._recall.number,
+                due=due,
+            ),
+            **described(
+                "21 CFR 806.10: report the correction or removal to FDA within 10 working days of "
+                "its initiation (%(country)s working days). Record the report number once "
+                "submitted.",
+                country=clock.country,
+            ),
             candidates=Candidates(groups=["ra"]),
             reminder_before=min(sla / 2, timedelta(days=3)),
             fields=[FieldSpec(name="report_number", label="Report number", required=True)],
@@ -665,9 +678,16 @@ class RecallWorkflow:
             f"check-{code.lower()}" + (f"-{attempt}" if attempt > 1 else ""),
             POLICY["check"],
             kind=TaskKind.VERIFY,
-            title=f"Effectiveness check: consignee {code} ({self._recall.number})",
-            description="Contact the consignee: did it receive the notice, and did it act on "
-            "it (product found, quarantined, returned or corrected)?",
+            **titled(
+                "Effectiveness check: consignee %(code)s (%(number)s)",
+                limit=None,
+                code=code,
+                number=self._recall.number,
+            ),
+            **described(
+                "Contact the consignee: did it receive the notice, and did it act on it (product "
+                "found, quarantined, returned or corrected)?"
+            ),
             candidates=Candidates(groups=["ra"]),
             fields=[FieldSpec(name="note", label="What the consignee said or did")],
             outcomes=[
@@ -683,7 +703,11 @@ class RecallWorkflow:
             step,
             POLICY["termination-request"],
             kind=TaskKind.PERFORM,
-            title=f"{self._recall.number} is effective: request its termination",
+            **titled(
+                "%(number)s is effective: request its termination",
+                limit=None,
+                number=self._recall.number,
+            ),
             candidates=Candidates(groups=["ra"]),
             fields=[FieldSpec(name="summary", label="Summary", type=FieldType.LONG_TEXT)],
             outcomes=[OutcomeSpec(name="request", label="Request termination")],
@@ -698,9 +722,13 @@ class RecallWorkflow:
             f"termination-{attempt}",
             POLICY["termination"],
             kind=TaskKind.APPROVE,
-            title=f"Approve the termination of {self._recall.number}",
-            description="Approve only when the recall is effective; otherwise waive the "
-            "effectiveness requirement (signed, with the reason) or reject.",
+            **titled(
+                "Approve the termination of %(number)s", limit=None, number=self._recall.number
+            ),
+            **described(
+                "Approve only when the recall is effective; otherwise waive the effectiveness "
+                "requirement (signed, with the reason) or reject."
+            ),
             candidates=Candidates(groups=["quality-director"]),
             fields=[FieldSpec(name="reason", label="Reason", type=FieldType.LONG_TEXT)],
             outcomes=[
@@ -730,7 +758,7 @@ class RecallWorkflow:
             "closure",
             POLICY["closure"],
             kind=TaskKind.APPROVE,
-            title=f"Close {self._recall.number}",
+            **titled("Close %(number)s", limit=None, number=self._recall.number),
             candidates=Candidates(groups=["qa-manager"]),
             fields=[FieldSpec(name="summary", label="Closing summary", type=FieldType.LONG_TEXT)],
             outcomes=[
@@ -825,7 +853,7 @@ class RecallWorkflow:
             )
 
 
-_TOO_LATE = "termination has been asked for: the scope can no longer be widened"
+_TOO_LATE = said("termination has been asked for: the scope can no longer be widened")
 
 
 def _choice(name: str, label: str, choices: list[str]) -> FieldSpec:

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
+    from workflows.wording import described, refuse, said, titled
 
 KIND = "recall-notice"
 SENT_SIGNAL = "notice-sent"  # to the recall, with the consignee's code
@@ -278,21 +279,24 @@ class RecallNoticeWorkflow:
         if event.event_id in self._event_results or event.event_id in self._events_in_flight:
             return  # a repeat: answered with the first answer
         if self._sent is None:
-            raise ApplicationError("the recall notice is still being sent", type="NotReady")
+            raise refuse("NotReady", "the recall notice is still being sent")
         _raise_invalid(self._event_problem(event))
         if self._result.status in ("reconciled", "cancelled"):
-            raise ApplicationError(
-                f"the notice to {self._code} is {self._result.status}; it takes no more events",
-                type="Conflict",
+            raise refuse(
+                "Conflict",
+                "the notice to %(code)s is %(status)s; it takes no more events",
+                code=self._code,
+                status=self._result.status,
             )
 
     def _event_problem(self, event: ProcessEvent) -> str:
         """Why this event cannot be taken ('' when it can)."""
         assert self._sent is not None and self._position is not None
         if event.event not in RECALL_EVENTS:
-            return (
-                f"a recall notice accepts the events {', '.join(RECALL_EVENTS)}, "
-                f"not '{event.event}'"
+            return said(
+                "a recall notice accepts the events %(events)s, not '%(event)s'",
+                events=", ".join(RECALL_EVENTS),
+                event=event.event,
             )
         try:
             model: type[BaseModel] = RECALL_EVENTS[event.event]  # type: ignore[assignment]
@@ -301,17 +305,21 @@ class RecallNoticeWorkflow:
             return f"{event.event}: {_problems(err)}"
         if isinstance(data, ConsigneeResponse | RecallReturnReceived):
             if data.consignee_code != self._code:
-                return (
-                    f"this is the notice of {self._sent.recall_number} to {self._code}, "
-                    f"not to {data.consignee_code}"
+                return said(
+                    "this is the notice of %(recall)s to %(code)s, not to %(other)s",
+                    recall=self._sent.recall_number,
+                    code=self._code,
+                    other=data.consignee_code,
                 )
         if isinstance(data, ConsigneeResponse):
             return self._position.response_problem(data)
         if isinstance(data, RecallReturnReceived):
             if data.lot_number not in self._sent.lot_numbers:
-                return (
-                    f"lot {data.lot_number} was not shipped to {self._code} "
-                    f"(it received {', '.join(self._sent.lot_numbers)})"
+                return said(
+                    "lot %(lot)s was not shipped to %(code)s (it received %(lots)s)",
+                    lot=data.lot_number,
+                    code=self._code,
+                    lots=", ".join(self._sent.lot_numbers),
                 )
             return self._position.return_problem(data.quantity)
         return ""
@@ -426,11 +434,18 @@ class RecallNoticeWorkflow:
             },
             context={"Not taken": note} if note else {},
             kind=TaskKind.PERFORM,
-            title=f"{sent.recall_number}: {sent.consignee_name} has not answered",
-            description=(
-                f"The recall notice went out {ESCALATION.days} days ago and "
-                f"{len(REMINDERS)} reminders followed; no answer came. Reach the consignee, "
-                "make sure it acts on the notice, and key in what it says."
+            **titled(
+                "%(recall_number)s: %(consignee_name)s has not answered",
+                limit=None,
+                recall_number=sent.recall_number,
+                consignee_name=sent.consignee_name,
+            ),
+            **described(
+                "The recall notice went out %(days)s days ago and %(count)s reminders followed; "
+                "no answer came. Reach the consignee, make sure it acts on the notice, and key in "
+                "what it says.",
+                days=ESCALATION.days,
+                count=len(REMINDERS),
             ),
             candidates=Candidates(groups=["ra"]),
             fields=[
@@ -512,4 +527,4 @@ def _problems(err: Exception) -> str:
 
 def _raise_invalid(problem: str) -> None:
     if problem:
-        raise ApplicationError(problem, type="Invalid", non_retryable=True)
+        raise refuse("Invalid", problem, non_retryable=True)

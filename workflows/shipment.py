@@ -15,7 +15,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from pydantic import ValidationError
@@ -55,7 +55,6 @@ with workflow.unsafe.imports_passed_through():
         close_task,
         decider,
         finished,
-        headline,
         lot_refusal,
         picks_context,
         register_process,
@@ -64,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
+    from workflows.wording import described, refuse, said, titled
 
 KIND = "shipment"
 EVENTS = ("delivered",)
@@ -150,12 +150,15 @@ class ShipmentWorkflow:
         if event.event_id in self._event_results or event.event_id in self._events_in_flight:
             return  # a repeat: answered with the first answer
         if self._registered is None:
-            raise ApplicationError("the shipment is still being registered", type="NotReady")
+            raise refuse("NotReady", "the shipment is still being registered")
         number = self._result.number
         if event.event not in EVENTS:
-            raise ApplicationError(
-                f"shipment {number} accepts the event {', '.join(EVENTS)}, not '{event.event}'",
-                type="Invalid",
+            raise refuse(
+                "Invalid",
+                "shipment %(number)s accepts the event %(events)s, not '%(event)s'",
+                number=number,
+                events=", ".join(EVENTS),
+                event=event.event,
             )
         try:
             confirmation = DeliveryConfirmation.model_validate(event.data)
@@ -163,19 +166,30 @@ class ShipmentWorkflow:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
             )
-            raise ApplicationError(f"delivered: {problems}", type="Invalid") from None
+            raise refuse("Invalid", "delivered: %(problems)s", problems=problems) from None
         if self._result.status in ("rejected", "cancelled"):
-            raise ApplicationError(f"shipment {number} is {self._result.status}", type="Conflict")
+            raise refuse(
+                "Conflict",
+                "shipment %(number)s is %(status)s",
+                number=number,
+                status=self._result.status,
+            )
         if self._shipped is None:
-            raise ApplicationError(f"shipment {number} has not been shipped yet", type="Conflict")
+            raise refuse("Conflict", "shipment %(number)s has not been shipped yet", number=number)
         if self._recording or self._delivered_on is not None:
-            when = f" ({self._delivered_on.isoformat()})" if self._delivered_on else ""
-            raise ApplicationError(
-                f"the delivery of shipment {number} is already recorded{when}", type="Conflict"
+            if self._delivered_on:
+                raise refuse(
+                    "Conflict",
+                    "the delivery of shipment %(number)s is already recorded (%(on)s)",
+                    number=number,
+                    on=self._delivered_on.isoformat(),
+                )
+            raise refuse(
+                "Conflict", "the delivery of shipment %(number)s is already recorded", number=number
             )
         problem = self._date_problem(confirmation.delivered_on)
         if problem:
-            raise ApplicationError(problem, type="Invalid")
+            raise refuse("Invalid", problem)
 
     # ------------------------------------------------------------ picking and shipping
 
@@ -324,12 +338,13 @@ class ShipmentWorkflow:
         assert self._shipped is not None and self._shipped.shipped_at is not None
         shipped_on = self._shipped.shipped_at.astimezone(UTC).date()
         if delivered_on < shipped_on - DATE_TOLERANCE:
-            return (
-                f"delivered on {delivered_on.isoformat()} is before the shipment left "
-                f"({shipped_on.isoformat()})"
+            return said(
+                "delivered on %(on)s is before the shipment left (%(shipped_on)s)",
+                on=delivered_on.isoformat(),
+                shipped_on=shipped_on.isoformat(),
             )
         if delivered_on > workflow.now().date() + DATE_TOLERANCE:
-            return f"delivered on {delivered_on.isoformat()} is in the future"
+            return said("delivered on %(on)s is in the future", on=delivered_on.isoformat())
         return ""
 
     # ------------------------------------------------------------ endings
@@ -376,9 +391,11 @@ class ShipmentWorkflow:
             f"stock-short-{self._shortages}",
             "stock",
             kind=TaskKind.PERFORM,
-            title=headline(f"Stock short for {self._result.number}: {why}"),
-            description="Only released lots with enough shelf life left for the customer ship. "
-            "Retry once stock is released, or cancel the shipment.",
+            **titled("Stock short for %(number)s: %(why)s", number=self._result.number, why=why),
+            **described(
+                "Only released lots with enough shelf life left for the customer ship. Retry once "
+                "stock is released, or cancel the shipment."
+            ),
             **again_or_cancel("retry", "Pick again", "Cancel the shipment"),
             context={
                 **{f"Short {n}": s.describe() for n, s in enumerate(picking.shortages, start=1)},
@@ -391,7 +408,7 @@ class ShipmentWorkflow:
             f"pick-{self._pick_tasks}",
             "pick",
             kind=TaskKind.PERFORM,
-            title=f"Pick and ship {self._result.number}",
+            **titled("Pick and ship %(number)s", limit=None, number=self._result.number),
             description=(
                 f"The last shipment was refused: {note}. Picked again: ship the lots listed here."
                 if note
@@ -410,9 +427,11 @@ class ShipmentWorkflow:
             f"ship-refused-{self._refusals}",
             "pick",
             kind=TaskKind.PERFORM,
-            title=headline(f"Shipment {self._result.number} refused: {why}"),
-            description="Nothing was shipped in the ERP. Take the refused lot out of the "
-            "consignment and put it aside; the shipment is picked again when you continue.",
+            **titled("Shipment %(number)s refused: %(why)s", number=self._result.number, why=why),
+            **described(
+                "Nothing was shipped in the ERP. Take the refused lot out of the consignment and "
+                "put it aside; the shipment is picked again when you continue."
+            ),
             **again_or_cancel("pick_again", "Pick again", "Cancel the shipment"),
             context={"Refused": why},
         )
@@ -423,9 +442,14 @@ class ShipmentWorkflow:
             step,
             "delivery",
             kind=TaskKind.PERFORM,
-            title=f"Delivery of {self._result.number} not confirmed",
-            description=f"Expected on {self._shipped.expected_delivery_on.isoformat()}; no "
-            "delivery confirmation came. Ask the carrier or the consignee and confirm the date.",
+            **titled(
+                "Delivery of %(number)s not confirmed", limit=None, number=self._result.number
+            ),
+            **described(
+                "Expected on %(expected_delivery_on)s; no delivery confirmation came. Ask the "
+                "carrier or the consignee and confirm the date.",
+                expected_delivery_on=self._shipped.expected_delivery_on.isoformat(),
+            ),
             fields=[
                 FieldSpec(
                     name="delivered_on", label="Delivered on", type=FieldType.DATE, required=True

@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
+    from workflows.wording import described, titled
 
 KIND = "work-order"
 
@@ -350,9 +351,12 @@ class WorkOrderWorkflow:
             f"materials-short-{self._shortages}",
             "materials",
             kind=TaskKind.PERFORM,
-            title=headline(f"Materials short for {self._result.number}: {why}"),
-            description="Retry once the materials are in stock and released, or cancel the "
-            "work order.",
+            **titled(
+                "Materials short for %(number)s: %(why)s", number=self._result.number, why=why
+            ),
+            **described(
+                "Retry once the materials are in stock and released, or cancel the work order."
+            ),
             candidates=Candidates(groups=["production"]),
             **again_or_cancel("retry", "Allocate again", "Cancel the work order"),
             context={
@@ -368,8 +372,13 @@ class WorkOrderWorkflow:
             f"production-{self._productions}",
             "production",
             kind=TaskKind.PERFORM,
-            title=f"Produce {self._result.number}: {quantity_text(self._request.quantity)} × "
-            f"{self._registered.part_number}",
+            **titled(
+                "Produce %(number)s: %(quantity)s × %(part_number)s",
+                limit=None,
+                number=self._result.number,
+                quantity=quantity_text(self._request.quantity),
+                part_number=self._registered.part_number,
+            ),
             description=(
                 f"The last record was refused: {note}. The materials were allocated again: "
                 "issue the lots listed here."
@@ -398,9 +407,15 @@ class WorkOrderWorkflow:
             f"production-refused-{self._refusals}",
             "production",
             kind=TaskKind.PERFORM,
-            title=headline(f"Production of {self._result.number} not recorded: {why}"),
-            description="Nothing was issued or made in the ERP. Set the refused material aside; "
-            "the materials are allocated again when you continue.",
+            **titled(
+                "Production of %(number)s not recorded: %(why)s",
+                number=self._result.number,
+                why=why,
+            ),
+            **described(
+                "Nothing was issued or made in the ERP. Set the refused material aside; the "
+                "materials are allocated again when you continue."
+            ),
             candidates=Candidates(groups=["production"]),
             **again_or_cancel("allocate_again", "Allocate again", "Cancel the work order"),
             context={"Refused": why},
@@ -411,7 +426,12 @@ class WorkOrderWorkflow:
             "final-inspection",
             "final-inspection",
             kind=TaskKind.INSPECT,
-            title=f"Final inspection of lot {record.lot_number} ({self._result.number})",
+            **titled(
+                "Final inspection of lot %(lot_number)s (%(number)s)",
+                limit=None,
+                lot_number=record.lot_number,
+                number=self._result.number,
+            ),
             candidates=Candidates(groups=["qc"]),
             excluded_users=[producer],
             fields=[
@@ -432,8 +452,12 @@ class WorkOrderWorkflow:
             "dhr-review",
             "dhr-review",
             kind=TaskKind.REVIEW,
-            title=f"Review the device history record of lot {history.lot_number} "
-            f"({self._result.number})",
+            **titled(
+                "Review the device history record of lot %(lot_number)s (%(number)s)",
+                limit=None,
+                lot_number=history.lot_number,
+                number=self._result.number,
+            ),
             candidates=Candidates(groups=["qa"]),
             excluded_users=[producer],
             fields=[
@@ -455,7 +479,12 @@ class WorkOrderWorkflow:
             "qa-release",
             "qa-release",
             kind=TaskKind.APPROVE,
-            title=f"QA release of lot {record.lot_number} ({self._result.number})",
+            **titled(
+                "QA release of lot %(lot_number)s (%(number)s)",
+                limit=None,
+                lot_number=record.lot_number,
+                number=self._result.number,
+            ),
             candidates=Candidates(groups=["qa"]),
             excluded_users=sorted(set(excluded)),
             fields=[

@@ -33,7 +33,14 @@ async def readyz(request: Request) -> JSONResponse:
         "temporal": await _check_temporal(request),
     }
     ready = all(v == "ok" for v in checks.values())
-    return JSONResponse({"ready": ready, **checks}, status_code=200 if ready else 503)
+    if ready:
+        return JSONResponse({"ready": True, **checks})
+    down = "; ".join(f"{name} {state}" for name, state in checks.items() if state != "ok")
+    # a refusal like every other: a string `detail` saying what is wrong and what to do
+    detail = f"not ready: {down}; nothing can be started until it answers — try again shortly"
+    return JSONResponse(
+        {"ready": False, **checks, "detail": detail}, status_code=503, headers={"Retry-After": "5"}
+    )
 
 
 async def _check_database(request: Request) -> str:

@@ -304,12 +304,15 @@ async def start_other(kind: str, principal: CurrentPrincipal) -> None:
     if kind in process_service.KINDS_PLANNED:
         raise ApiError(
             404,
-            f"the '{kind}' process is not available in this release yet; "
-            f"available: {', '.join(process_service.KINDS_AVAILABLE)}",
+            "the '%(kind)s' process is not available in this release yet; available: %(available)s",
+            kind=kind,
+            available=", ".join(process_service.KINDS_AVAILABLE),
         )
     raise ApiError(
         404,
-        f"unknown process kind '{kind}'; available: {', '.join(process_service.KINDS_AVAILABLE)}",
+        "unknown process kind '%(kind)s'; available: %(available)s",
+        kind=kind,
+        available=", ".join(process_service.KINDS_AVAILABLE),
     )
 
 

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import lot_service, quality_service, recall_service
 from api.deps import AppSettings, CurrentPrincipal, DbSession
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.security import Principal
 from erp.audit import AuditRecord, append_audit
 from erp.db import database_now
@@ -154,7 +154,7 @@ async def build_signatures(session: AsyncSession, principal: Principal, key: str
     principal.require("processes:read")
     process = await session.get(Process, key)
     if process is None:
-        raise not_found(f"Process {key}")
+        raise not_found(Message("Process %(id)s", id=key))
     try:
         return await signed_record_report(
             session, process.id, process.title, gettext_for(principal.locale)

@@ -10,7 +10,7 @@ from sqlalchemy import select
 
 from api import locale_service
 from api.deps import CurrentPrincipal, DbSession
-from api.errors import forbidden, not_found
+from api.errors import Message, forbidden, not_found
 from api.security import groups_of
 from erp.audit import AuditRecord, append_audit
 from erp.models import AppUser
@@ -89,7 +89,7 @@ async def unlock(username: str, principal: CurrentPrincipal, session: DbSession)
         select(AppUser).where(AppUser.username == username[:64]).with_for_update()
     )
     if user is None:
-        raise not_found(f"User {username[:64]}")
+        raise not_found(Message("User %(id)s", id=username[:64]))
     before = {
         "login_locked_until": user.login_locked_until,
         "signature_locked_at": user.signature_locked_at,

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Path, Query
 from sqlalchemy import func, select
 
 from api.deps import CurrentPrincipal, DbSession
-from api.errors import ApiError, not_found
+from api.errors import ApiError, Message, not_found
 from api.security import Principal
 from erp.audit import AuditRecord, append_audit
 from erp.models import WebhookDelivery, WebhookSubscription
@@ -28,21 +28,24 @@ def _require_manager(principal: Principal) -> None:
     if not allowed:
         raise ApiError(
             403,
-            f"only administrators (or API keys with scope {SCOPE}) may manage webhook "
+            "only administrators (or API keys with scope %(scope)s) may manage webhook "
             "subscriptions",
+            scope=SCOPE,
         )
 
 
 def _check(body: WebhookIn) -> None:
     parts = urlsplit(body.url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ApiError(422, f"url: {body.url!r} is not an http:// or https:// URL")
+        raise ApiError(422, "url: %(url)r is not an http:// or https:// URL", url=body.url)
     unknown = sorted(set(body.event_types) - set(KNOWN_EVENTS) - {ALL_EVENTS})
     if unknown:
         raise ApiError(
             422,
-            f"event_types: unknown event(s) {', '.join(unknown)}; use {ALL_EVENTS!r} or any of "
-            + ", ".join(KNOWN_EVENTS),
+            "event_types: unknown event(s) %(unknown)s; use %(all)r or any of %(known)s",
+            unknown=", ".join(unknown),
+            all=ALL_EVENTS,
+            known=", ".join(KNOWN_EVENTS),
         )
 
 
@@ -61,7 +64,7 @@ def _out(row: WebhookSubscription) -> WebhookOut:
 async def _live(session: DbSession, subscription_id: int) -> WebhookSubscription:
     row = await session.get(WebhookSubscription, subscription_id, with_for_update=True)
     if row is None or row.deleted_at is not None:
-        raise not_found(f"webhook subscription {subscription_id}")
+        raise not_found(Message("webhook subscription %(id)s", id=subscription_id))
     return row
 
 
@@ -122,7 +125,7 @@ async def list_deliveries(
     """The newest deliveries first, with attempts, the last HTTP status and error."""
     _require_manager(principal)
     if await session.get(WebhookSubscription, subscription_id) is None:
-        raise not_found(f"webhook subscription {subscription_id}")
+        raise not_found(Message("webhook subscription %(id)s", id=subscription_id))
     query = select(WebhookDelivery).where(WebhookDelivery.subscription_id == subscription_id)
     if status:
         query = query.where(WebhookDelivery.status == status)

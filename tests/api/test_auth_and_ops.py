@@ -103,6 +103,7 @@ async def test_readiness_names_temporal_when_it_is_down(database_url, sessions):
         ready = await http.get("/readyz")
     assert ready.status_code == 503
     assert ready.json()["database"] == "ok" and ready.json()["temporal"].startswith("down")
+    assert ready.json()["detail"].startswith("not ready: temporal down")
 
 
 async def test_api_docs_work_without_internet(stack):

@@ -18,10 +18,13 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from api.errors import Message, not_found
+from api.workflow_updates import refusal_message
 from erp.models import AuditEntry
+from tests.api.test_change_control_api import CHANGE
 from tests.ui.conftest import Site, text_of
-from ui import i18n
+from ui import i18n, values
 from ui.pages import templates
+from workflows.wording import refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "ui" / "templates").glob("*.html"))
@@ -40,7 +43,7 @@ NOT_TRANSLATED = {"Lotline", "PDF", "CSV"}  # a name that reads the same in ever
 JINJA = re.compile(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}", re.DOTALL)
 # 'yes', 'board-silent', 'zh-Hans': a value for the code (an attribute, a class), not for a reader
 CODE = re.compile(r"^[a-z][A-Za-z0-9_-]*$")
-PLACEHOLDER = re.compile(r"%\((\w+)\)[sd]")
+PLACEHOLDER = re.compile(r"%\((\w+)\)[sdr]")
 
 
 def readable(text: str) -> bool:
@@ -130,6 +133,8 @@ def template_msgids(source: str) -> set[str]:
 LABEL_TABLE = re.compile(r"^_?[A-Z][A-Z_]*(LABELS|KINDS|SOURCES|CATEGORIES)$")
 # the refusals a person reads: the API's and a workflow's (ApplicationError shown on a page)
 REFUSALS = {"ApiError": 1, "ApplicationError": 0, "forbidden": 0, "conflict": 0, "not_found": 0}
+# what a workflow says through workflows/wording.py: refusals, problems, task titles, descriptions
+WORDING = {"refuse": 1, "Refusal": 1, "said": 0, "Said": 0, "titled": 0, "described": 0}
 
 
 def python_msgids(source: str) -> set[str]:
@@ -142,7 +147,7 @@ def python_msgids(source: str) -> set[str]:
         if not isinstance(call, ast.Call):
             continue
         name = getattr(call.func, "id", None) or getattr(call.func, "attr", None) or ""
-        position = {"translate": 1, "N_": 0, "_": 0, "Message": 0, **REFUSALS}.get(name)
+        position = {"translate": 1, "N_": 0, "_": 0, "Message": 0, **REFUSALS, **WORDING}.get(name)
         texts = [call.args[position]] if position is not None and len(call.args) > position else []
         texts += [k.value for k in call.keywords if k.arg == "label"]
         for text in texts:
@@ -179,6 +184,10 @@ def all_msgids() -> dict[str, set[str]]:
     for path in PYTHON:
         for msgid in python_msgids(path.read_text(encoding="utf-8")):
             ids.setdefault(msgid, set()).add(path.name)
+    # stored values shown with |stored("context"): each label in its context (ui/values.py)
+    for context, table in values.VALUE_LABELS.items():
+        for label in table.values():
+            ids.setdefault(i18n.keyed(context, label), set()).add("values.py")
     return ids
 
 
@@ -231,7 +240,9 @@ def test_the_scan_finds_what_it_should() -> None:
         'translate(locale, "Hello %(name)s", name=x); N_("Bye")\n'
         'raise ApiError(409, "lot %(lot)s is on hold", lot=n)\n'
         'OutcomeSpec(name="approve", label="Approve")\n'
-        'SEVERITY_LABELS = {"minor": "Minor"}\nIDS = {"a": "not a label"}'
+        'SEVERITY_LABELS = {"minor": "Minor"}\nIDS = {"a": "not a label"}\n'
+        'raise refuse("Conflict", "shipment %(n)s is late", n=n)\n'
+        'TaskSpec(**titled("Close %(nc)s", nc=n), **described("Sign to close."))'
     )
     assert python_msgids(python) == {
         "Hello %(name)s",
@@ -239,6 +250,9 @@ def test_the_scan_finds_what_it_should() -> None:
         "lot %(lot)s is on hold",
         "Approve",
         "Minor",
+        "shipment %(n)s is late",
+        "Close %(nc)s",
+        "Sign to close.",
     }
 
 
@@ -267,6 +281,12 @@ def test_values_and_refusals_read_in_the_locale() -> None:
     composed = "Title: fill this in; Due date: must be more than 0"
     assert i18n.translate_message("zh_Hans", composed) == "标题：此项必填；到期日：必须大于 0"
     assert i18n.translate_message("en", composed) == composed
+    # a workflow's refusal carries its template to the API, which answers in the reader's language
+    said = refusal_message(
+        refuse("Conflict", "shipment %(number)s is %(status)s", number="S-1", status="cancelled")
+    )
+    assert said == "shipment S-1 is cancelled"
+    assert i18n.translate_message("zh_Hans", said) == "发货 S-1 的状态为“已取消”"
 
     # `_` escapes the text and plain values, keeps markup values (a macro's output)
     gettext = i18n.gettext_for("zh_Hans")
@@ -330,6 +350,28 @@ async def test_a_person_chooses_chinese_and_the_pages_errors_and_api_follow(site
         headers=headers | {"Accept-Language": "zh"},
     )
     assert asked.json()["detail"].startswith("Lotline 不支持语言 de")
+
+    # what a workflow says: the title of a task it opened, and its refusal, in Chinese for bob
+    started = await site.api.http.post(
+        "/api/v1/processes/change-control", json=CHANGE, headers=await site.api.token("alice")
+    )
+    assert started.status_code == 201, started.text
+    triage = await site.open_task(started.json()["id"])
+    assert triage.title == f"Triage {triage.business_key}: {CHANGE['title']}"  # the row: English
+    in_chinese = f"初审 {triage.business_key}：{CHANGE['title']}"
+    assert in_chinese in text_of((await bob.get("/")).text)
+    assert in_chinese in text_of((await bob.get(f"/tasks/{triage.id}")).text)
+    decision = f"/api/v1/tasks/{task.id}/decision"
+    bogus = {"outcome": "ship_it", "fields": {}}
+    said = await site.api.http.post(
+        decision, json=bogus, headers=headers | {"Accept-Language": "zh"}
+    )
+    assert said.status_code == 422, said.text
+    assert said.json()["detail"].startswith("此处不允许结果“ship_it”；请从以下选项中选择："), (
+        said.text
+    )
+    said = await site.api.http.post(decision, json=bogus, headers=headers)
+    assert said.json()["detail"].startswith("outcome 'ship_it' is not allowed here"), said.text
     back = await site.api.http.put(
         "/api/v1/users/me/locale", json={"locale": "en"}, headers=headers
     )

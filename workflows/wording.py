@@ -1,0 +1,86 @@
+"""What a workflow says to people, kept translatable: an English template and its values.
+
+A refusal is `raise refuse("Conflict", "shipment %(number)s is %(status)s", number=n, status=s)`:
+an `ApplicationError` whose message is the English text (what histories, logs and old callers
+read) and whose first detail is `{"template": …, "values": {…}}`, from which the API builds an
+`api.errors.Message` so a page or an `Accept-Language: zh` caller reads the translation
+(`ui/locales/zh_Hans/workflows.po`). A text passed around before it is raised (a `Refusal`, a
+problem) is a `Said`: a `str` that remembers its template. A task's title is `**titled(…)`: the
+English `title` plus `title_template`/`title_values` on the `TaskSpec`, which the inbox and the
+task page translate. Deterministic, no I/O: safe in workflow code and in the validators.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.exceptions import ApplicationError
+
+Value = str | int | float
+
+
+def _plain(values: dict[str, object]) -> dict[str, Value]:
+    """Values as a payload keeps them: a number stays a number, anything else (a StrEnum, a
+    Decimal, None) becomes the text an f-string would have printed."""
+    return {
+        name: value
+        if isinstance(value, int | float) and not isinstance(value, bool)
+        else str(value)
+        for name, value in values.items()
+    }
+
+
+class Said(str):
+    """An English text that keeps its `%(name)s` template and values (see api.errors.Message)."""
+
+    template: str
+    values: dict[str, Value]
+
+    def __new__(cls, template: str, /, **given: object) -> Said:
+        values = _plain(given)
+        text = super().__new__(cls, template % values if values else template)
+        text.template = template
+        text.values = values
+        return text
+
+
+def said(template: str, /, **values: object) -> Said:
+    return Said(template, **values)
+
+
+def wording(text: str) -> dict[str, Any]:
+    """The details that let the reader's language be chosen later: the template and values."""
+    if isinstance(text, Said):
+        return {"template": text.template, "values": dict(text.values)}
+    return {"template": text, "values": {}}
+
+
+def refuse(
+    kind: str, text: str, /, *, non_retryable: bool = False, **values: object
+) -> ApplicationError:
+    """A workflow's refusal of type `kind` (Conflict, Invalid, Forbidden, NotReady, …) carrying
+    its template: `refuse("Invalid", "lot %(lot)s is unknown", lot=n)` or a `Said` as it is.
+    `non_retryable` as `ApplicationError` has it (False unless said)."""
+    message = Said(text, **values) if values else text
+    return ApplicationError(str(message), wording(message), type=kind, non_retryable=non_retryable)
+
+
+def titled(template: str, /, *, limit: int | None = 200, **given: object) -> dict[str, Any]:
+    """The title fields of a `TaskSpec`: `TaskSpec(**titled("Close %(nc)s", nc=number), …)`.
+    The English title is cut to `limit` for the inbox (the page translates from the template)."""
+    values = _plain(given)
+    text = template % values if values else template
+    if limit is not None and len(text) > limit:
+        text = text[: limit - 1].rstrip() + "…"
+    return {"title": text, "title_template": template, "title_values": dict(values)}
+
+
+def described(template: str, /, **given: object) -> dict[str, Any]:
+    """The description fields of a `TaskSpec`, like `titled`."""
+    values = _plain(given)
+    text = template % values if values else template
+    return {
+        "description": text,
+        "description_template": template,
+        "description_values": dict(values),
+    }
