@@ -247,6 +247,9 @@ class Runner:
         lines = ["", "Lotline is running."]
         if self.with_api:
             lines += [f"  Web app      {base}/", f"  API docs     {base}/docs"]
+            lines.append(f"  Dashboard    {base}/dashboard")
+            if not s.smtp_host:  # no SMTP server: the mail goes to the mailbox page
+                lines.append(f"  Mailbox      {base}/mailbox")
         else:
             lines.append("  Web app      not started (LOTLINE_NO_API=1): worker only")
         if self.temporal is not None:
