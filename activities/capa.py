@@ -43,6 +43,7 @@ from schemas.capa import (
     SetCapaStatusInput,
     describe_action,
 )
+from workflows.wording import refuse, said
 
 # a CAPA status that ends the process, and how the process row shows it
 TERMINAL = {"closed": "completed", "cancelled": "cancelled"}
@@ -50,7 +51,7 @@ TERMINAL = {"closed": "completed", "cancelled": "cancelled"}
 
 def refused(message: str) -> ApplicationError:
     """A CAPA the ERP cannot open as asked (the API checks the same before starting one)."""
-    return ApplicationError(message, type="CapaRefused", non_retryable=True)
+    return refuse("CapaRefused", message, non_retryable=True)  # a `said` keeps its template
 
 
 async def active_users(session: AsyncSession, usernames: set[str]) -> set[str]:
@@ -124,7 +125,9 @@ class CapaActivities:
             if existing is not None:
                 return await _registered(session, existing)
             if not await active_users(session, {request.owner}):
-                raise refused(f"the CAPA owner '{request.owner}' is not an active user")
+                raise refused(
+                    said("the CAPA owner '%(owner)s' is not an active user", owner=request.owner)
+                )
             nc = None
             if request.nc_process_id:
                 nc = await session.scalar(
@@ -132,7 +135,12 @@ class CapaActivities:
                 )
                 if nc is None:
                     await _nc_not_yet_registered(session, request.nc_process_id)
-                    raise refused(f"no nonconformance for process {request.nc_process_id}")
+                    raise refused(
+                        said(
+                            "no nonconformance for process %(process)s",
+                            process=request.nc_process_id,
+                        )
+                    )
             capa = Capa(
                 number=await next_number(session, "CAPA", CAPA_NUMBER),
                 process_id=data.process_id,

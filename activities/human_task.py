@@ -17,6 +17,7 @@ from temporalio import activity
 from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.db import database_now
+from erp.mail_wording import WORDING, moment, phrase, task_title
 from erp.models import ESignature, Outbox, Task, TaskDecision
 from erp.signatures import signed_record_hash
 from schemas.activities import (
@@ -90,7 +91,12 @@ class HumanTaskActivities:
                     ),
                     subject=f"New task: {spec.title}",
                     body=f"{spec.title} ({spec.business_key}) awaits you; due {data.due_at:%Y-%m-%d %H:%M} UTC.",
-                    payload={"task_id": task.id, "event": "task.opened"},
+                    payload={
+                        "task_id": task.id,
+                        "event": "task.opened",
+                        # the same texts as templates: each person reads them in their language
+                        WORDING: _opened_wording(spec.model_dump(mode="json"), spec, data),
+                    },
                 )
             )
             await append_audit(
@@ -124,7 +130,24 @@ class HumanTaskActivities:
                     recipient=_recipients(task),
                     subject=f"Reminder: {task.title} is due {data.due_at:%Y-%m-%d %H:%M} UTC",
                     body=f"Task {task.id} ({task.business_key}) is still open at level {data.level}.",
-                    payload={"task_id": task.id, "event": "task.reminded", "level": data.level},
+                    payload={
+                        "task_id": task.id,
+                        "event": "task.reminded",
+                        "level": data.level,
+                        WORDING: {
+                            "subject": phrase(
+                                "Reminder: %(title)s is due %(when)s",
+                                title=task_title(task.spec, task.title),
+                                when=moment(data.due_at),
+                            ),
+                            "body": phrase(
+                                "Task %(id)s (%(key)s) is still open at level %(level)s.",
+                                id=task.id,
+                                key=task.business_key,
+                                level=data.level,
+                            ),
+                        },
+                    },
                 )
             )
             await append_audit(
@@ -163,6 +186,15 @@ class HumanTaskActivities:
                 if data.added_group
                 else "overdue at the last level of the escalation chain"
             )
+            said_reason = (
+                phrase(
+                    "overdue; escalated to level %(level)s, group %(group)s added",
+                    level=data.new_level,
+                    group=data.added_group,
+                )
+                if data.added_group
+                else phrase("overdue at the last level of the escalation chain")
+            )
             session.add(
                 Outbox(
                     channel="email",
@@ -174,6 +206,19 @@ class HumanTaskActivities:
                         "task_id": task.id,
                         "event": "task.escalated",
                         "level": data.new_level,
+                        WORDING: {
+                            "subject": phrase(
+                                "Escalated (level %(level)s): %(title)s",
+                                level=data.new_level,
+                                title=task_title(task.spec, task.title),
+                            ),
+                            "body": phrase(
+                                "Task %(id)s (%(key)s) is overdue: %(reason)s.",
+                                id=task.id,
+                                key=task.business_key,
+                                reason=said_reason,
+                            ),
+                        },
                     },
                 )
             )
@@ -340,6 +385,19 @@ class HumanTaskActivities:
                     **activity_origin(),
                 ),
             )
+
+
+def _opened_wording(spec_json: dict[str, Any], spec: Any, data: OpenTaskInput) -> dict[str, Any]:
+    title = task_title(spec_json, spec.title)
+    return {
+        "subject": phrase("New task: %(title)s", title=title),
+        "body": phrase(
+            "%(title)s (%(key)s) awaits you; due %(when)s.",
+            title=title,
+            key=spec.business_key,
+            when=moment(data.due_at),
+        ),
+    }
 
 
 def _recipients(task: Task, *, everyone: bool = False) -> str:

@@ -62,6 +62,7 @@ from schemas.nonconformance import (
     SetNcStatusInput,
 )
 from schemas.production import quantity_text
+from workflows.wording import refuse, said
 
 NC_DUE_DAYS = 30
 SCAR_DUE_DAYS = 30
@@ -80,7 +81,7 @@ REINSPECTION_KIND = {"receipt": "incoming", "production": "final"}
 
 
 def _refused(message: str) -> ApplicationError:
-    return ApplicationError(message, type="NcRefused", non_retryable=True)
+    return refuse("NcRefused", message, non_retryable=True)  # a `said` keeps its template
 
 
 async def _nc(session: AsyncSession, process_id: str) -> Nonconformance:
@@ -139,7 +140,11 @@ async def _nc_supplier(
     """(supplier id, problem): the supplier named, else the one every affected lot came from."""
     if code:
         supplier = await session.scalar(select(Supplier).where(Supplier.code == code))
-        return (supplier.id, "") if supplier else (None, f"supplier {code} is not known")
+        return (
+            (supplier.id, "")
+            if supplier
+            else (None, said("supplier %(code)s is not known", code=code))
+        )
     suppliers = {lot.supplier_id for lot in lots}
     if len(suppliers) == 1:
         return suppliers.pop(), ""
@@ -262,8 +267,10 @@ class NonconformanceActivities:
             session, request.supplier_code, list(lots.values())
         )
         if missing:
-            unknown = f"lot(s) not known: {', '.join(missing)}"
-            problem = f"{unknown}; {problem}" if problem else unknown
+            unknown = said("lot(s) not known: %(lots)s", lots=", ".join(missing))
+            problem = (
+                said("%(first)s; %(then)s", first=unknown, then=problem) if problem else unknown
+            )
         if problem:
             if not await already_recorded(session, f"{pid}:refused"):
                 await audit(
@@ -524,7 +531,9 @@ class NonconformanceActivities:
         )
         pair = found.first()
         if pair is None:
-            raise _refused(f"lot {data.lot_number} is not a lot of {nc.number}")
+            raise _refused(
+                said("lot %(lot)s is not a lot of %(nc)s", lot=data.lot_number, nc=nc.number)
+            )
         lot, row = pair
         before = lot.status
         applied = await self._action(session, data, nc, lot, row)
@@ -617,7 +626,10 @@ class NonconformanceActivities:
     ) -> AppliedDisposition:
         if lot.supplier_id is None:
             raise _refused(
-                f"lot {lot.lot_number} was made in house: it has no supplier to return it to"
+                said(
+                    "lot %(lot)s was made in house: it has no supplier to return it to",
+                    lot=lot.lot_number,
+                )
             )
         supplier = await session.get_one(Supplier, lot.supplier_id)
         moved = await self._take_out(session, lot, "return", nc, actor)
@@ -690,7 +702,7 @@ class NonconformanceActivities:
             nc = await _nc(session, data.process_id)
             lot = await session.scalar(select(Lot).where(Lot.lot_number == data.lot_number))
             if lot is None:
-                raise _refused(f"lot {data.lot_number} is not known")
+                raise _refused(said("lot %(lot)s is not known", lot=data.lot_number))
             results = {
                 "nonconformance": nc.number,
                 "rework": data.rework,

@@ -65,6 +65,7 @@ from schemas.purchase import (
     SupplierCheckInput,
 )
 from schemas.supply import PurchaseRequest
+from workflows.wording import refuse, said
 
 # a purchase order in one of these statuses has ended: no later step changes it
 ENDED = ("rejected", "cancelled", "closed")
@@ -78,7 +79,7 @@ class Refusal:
 
 
 def _conflict(message: str, kind: str = "Conflict") -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+    return refuse(kind, message, non_retryable=True)  # a `said` keeps its template
 
 
 async def _audit(
@@ -112,7 +113,11 @@ async def _ongoing_order(session: AsyncSession, process_id: str) -> PurchaseOrde
     order = await _order_of(session, process_id)
     assert order is not None
     if order.status in ENDED:
-        raise _conflict(f"purchase order {order.number} is {order.status}")
+        raise _conflict(
+            said(
+                "purchase order %(number)s is %(status)s", number=order.number, status=order.status
+            )
+        )
     return order
 
 
@@ -265,15 +270,35 @@ def _receiving_line(
     """The line the goods are received against; refuses a part not ordered or too much."""
     goods = data.receipt
     if order.status in ENDED:
-        raise _conflict(f"purchase order {order.number} is {order.status}; nothing is received")
+        raise _conflict(
+            said(
+                "purchase order %(number)s is %(status)s; nothing is received",
+                number=order.number,
+                status=order.status,
+            )
+        )
     line = next((ln for ln in lines if ln.part_number == goods.part_number), None)
     if line is None:
-        raise _conflict(f"{goods.part_number} is not on purchase order {order.number}", "Invalid")
+        raise _conflict(
+            said(
+                "%(part)s is not on purchase order %(number)s",
+                part=goods.part_number,
+                number=order.number,
+            ),
+            "Invalid",
+        )
     still_open = line.quantity - line.received_quantity
     if goods.quantity > still_open:
         raise _conflict(
-            f"only {still_open.normalize():f} {line.uom} of {line.part_number} is still open on "
-            f"{order.number}; {goods.quantity.normalize():f} is more than that"
+            said(
+                "only %(open)s %(uom)s of %(part)s is still open on %(number)s; "
+                "%(quantity)s is more than that",
+                open=f"{still_open.normalize():f}",
+                uom=line.uom,
+                part=line.part_number,
+                number=order.number,
+                quantity=f"{goods.quantity.normalize():f}",
+            )
         )
     return line
 

@@ -74,6 +74,7 @@ from schemas.recall_activities import (
     SetRecallStatusInput,
     StatusReportInput,
 )
+from workflows.wording import refuse, said
 
 REPORT_WORKING_DAYS = 10  # 21 CFR 806.10(b)
 TERMINAL = {"closed": "completed", "cancelled": "cancelled"}
@@ -81,7 +82,8 @@ IN_HOUSE = ("QUARANTINE", "RELEASED", "ON_HOLD")
 
 
 def _refused(message: str, kind: str = "RecallRefused") -> ApplicationError:
-    return ApplicationError(message, type=kind, non_retryable=True)
+    """Non-retryable, with the message's template (a `said`) so the page translates it."""
+    return refuse(kind, message, non_retryable=True)
 
 
 async def _recall(session: AsyncSession, process_id: str) -> Recall:
@@ -179,7 +181,7 @@ class RecallActivities:
                     initiated_at=existing.initiated_at,
                     suspect_lots=list(dict.fromkeys(request.suspect_lots)),
                 )
-        raise _refused(f"lot(s) not known: {', '.join(missing)}")
+        raise _refused(said("lot(s) not known: %(lots)s", lots=", ".join(missing)))
 
     @staticmethod
     async def _register(session: AsyncSession, data: RegisterRecallInput) -> Recall:
@@ -224,7 +226,13 @@ class RecallActivities:
                 return earlier
             recall = await _recall(session, data.process_id)
             if recall.scope_version >= data.version:
-                raise _refused(f"scope version {data.version} of {recall.number} exists")
+                raise _refused(
+                    said(
+                        "scope version %(version)s of %(number)s exists",
+                        version=data.version,
+                        number=recall.number,
+                    )
+                )
             previous = await session.scalar(
                 select(RecallScope).where(
                     RecallScope.recall_id == recall.id,
@@ -237,7 +245,9 @@ class RecallActivities:
             lots = await _lots_named(session, wanted)
             missing = [n for n in wanted if n not in lots]
             if missing:
-                raise _refused(f"lot(s) not known: {', '.join(missing)}", "Invalid")
+                raise _refused(
+                    said("lot(s) not known: %(lots)s", lots=", ".join(missing)), "Invalid"
+                )
             frozen = await compute_scope(session, list(lots.values()))
             changes = difference(before, frozen.snapshot)
             now = await database_now(session)
@@ -488,7 +498,7 @@ class RecallActivities:
             or data.depth not in DEPTHS
             or data.effectiveness_level not in EFFECTIVENESS_LEVELS
         ):
-            raise _refused("classification, depth or effectiveness level not known")
+            raise _refused(said("classification, depth or effectiveness level not known"))
 
         def write(recall: Recall, now: datetime) -> dict[str, Any]:
             recall.classification = data.classification

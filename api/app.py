@@ -36,6 +36,7 @@ from api.routes import (
     delegations,
     lots,
     ops,
+    outbox,
     processes,
     quality,
     recall,
@@ -113,6 +114,7 @@ def create_app(settings: Settings, *, temporal_client: Client | None = None) -> 
         reports.router,
         dashboard.router,
         webhooks.router,
+        outbox.router,
     ):
         app.include_router(router)
     app.include_router(ops.router)

@@ -24,6 +24,17 @@ class Message(str):
         return message
 
 
+def joined(problems: list[str]) -> str:
+    """Problems as one text, `a; b; c` (`a；b；c` in Chinese), each still translatable (a
+    `Message` or a `workflows.wording.Said` keeps its template inside)."""
+    if not problems:
+        return ""
+    text = problems[-1]
+    for problem in reversed(problems[:-1]):
+        text = Message("%(problem)s; %(more)s", problem=problem, more=text)
+    return text
+
+
 class ApiError(Exception):
     """A refusal with an HTTP status and a message meant for the caller."""
 
@@ -36,9 +47,13 @@ class ApiError(Exception):
         headers: dict[str, str] | None = None,
         **values: Any,
     ):
-        message = (
-            detail if isinstance(detail, Message) and not values else Message(detail, **values)
-        )
+        template = getattr(detail, "template", None)
+        if isinstance(detail, Message) and not values:
+            message = detail
+        elif isinstance(template, str) and not values:  # a workflows.wording.Said (erp, workflows)
+            message = Message(template, **getattr(detail, "values", {}))
+        else:
+            message = Message(detail, **values)
         super().__init__(message)
         self.status_code = status_code
         self.detail: Message = message

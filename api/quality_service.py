@@ -16,7 +16,7 @@ from sqlalchemy import Date, Select, and_, case, cast, exists, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, Message, forbidden, unavailable
+from api.errors import ApiError, Message, forbidden, joined, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
 from erp.gs1 import Gs1Error
@@ -101,7 +101,7 @@ async def start_nonconformance(
         raise ApiError(
             422,
             "the nonconformance report does not match the ERP: %(problems)s",
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
@@ -127,7 +127,11 @@ async def nonconformance_problems(
             lot, _ = await resolve_lot_reference(session, reference)
         except (LotNotFound, AmbiguousLotReference, Gs1Error) as err:
             named = reference.strip() in err.message
-            problems.append(err.message if named else f"lot {reference.strip()!r}: {err.message}")
+            problems.append(
+                err.message
+                if named
+                else Message("lot %(lot)r: %(problem)s", lot=reference.strip(), problem=err.message)
+            )
             continue
         if all(known.id != lot.id for known in lots):
             lots.append(lot)
@@ -135,18 +139,20 @@ async def nonconformance_problems(
     if part_number is not None:
         found = await session.scalar(select(exists().where(Item.part_number == part_number)))
         if not found:
-            problems.append(f"part {part_number} is not known")
+            problems.append(Message("part %(part)s is not known", part=part_number))
     elif len({lot.part_number for lot in lots}) == 1:
         part_number = lots[0].part_number
     supplier_code = (body.supplier_code or "").strip() or None
     if supplier_code is not None:
         if await session.scalar(select(Supplier.id).where(Supplier.code == supplier_code)) is None:
-            problems.append(f"supplier {supplier_code} is not known")
+            problems.append(Message("supplier %(code)s is not known", code=supplier_code))
     else:
         supplier_code = await _common_supplier(session, lots)
     origin = (body.origin_process_id or "").strip() or None
     if origin is not None and await session.get(Process, origin) is None:
-        problems.append(f"process {origin} (origin_process_id) is not known")
+        problems.append(
+            Message("process %(process)s (origin_process_id) is not known", process=origin)
+        )
     request = body.model_copy(
         update={
             "lots": [lot.lot_number for lot in lots],
@@ -190,7 +196,7 @@ async def start_capa(
         raise ApiError(
             422,
             "the CAPA request does not match the ERP: %(problems)s",
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
@@ -210,12 +216,16 @@ async def capa_problems(session: AsyncSession, body: CapaRequest) -> tuple[CapaR
         select(AppUser).where(AppUser.username == owner, AppUser.is_active, ~AppUser.is_system)
     )
     if person is None:
-        problems.append(f"owner {owner!r} is not an active user; name a person by username")
+        problems.append(
+            Message("owner %(owner)r is not an active user; name a person by username", owner=owner)
+        )
     nc_process_id = (body.nc_process_id or "").strip() or None
     if nc_process_id is not None:
         found = await _nc_process_id(session, nc_process_id)
         if found is None:
-            problems.append(f"nonconformance {nc_process_id} is not known")
+            problems.append(
+                Message("nonconformance %(process)s is not known", process=nc_process_id)
+            )
         nc_process_id = found
     request = body.model_copy(update={"owner": owner, "nc_process_id": nc_process_id})
     return request, problems

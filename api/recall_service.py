@@ -19,7 +19,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
-from api.errors import ApiError, Message, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, forbidden, joined, not_found, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
 from api.workflow_updates import refusal_message, update_when_ready
@@ -113,7 +113,11 @@ async def resolved_lots(session: AsyncSession, references: list[str]) -> list[st
             lot, _ = await resolve_lot_reference(session, reference)
         except (LotNotFound, AmbiguousLotReference, Gs1Error) as err:
             named = reference.strip() in err.message
-            problems.append(err.message if named else f"lot {reference.strip()!r}: {err.message}")
+            problems.append(
+                err.message
+                if named
+                else Message("lot %(lot)r: %(problem)s", lot=reference.strip(), problem=err.message)
+            )
             continue
         if lot.lot_number not in numbers:
             numbers.append(lot.lot_number)
@@ -121,7 +125,7 @@ async def resolved_lots(session: AsyncSession, references: list[str]) -> list[st
         raise ApiError(
             422,
             "the recall names lots the ERP does not know: %(problems)s",
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     if not numbers:
         raise ApiError(422, "suspect_lots: name at least one lot (lot number or GS1 string)")

@@ -44,9 +44,8 @@ def refusal_message(refusal: BaseException | str | None, default: str = "refused
     if isinstance(refusal, ApplicationError):
         details = refusal.details[0] if refusal.details else None
         if isinstance(details, dict) and isinstance(details.get("template"), str):
-            values = details.get("values") or {}
             try:
-                return Message(details["template"], **values)
+                return _worded(details)
             except (KeyError, TypeError, ValueError):  # a template and values that do not fit
                 pass
         return Message(refusal.message or default)
@@ -54,3 +53,13 @@ def refusal_message(refusal: BaseException | str | None, default: str = "refused
     if isinstance(refusal, str) and isinstance(template, str):
         return Message(template, **getattr(refusal, "values", {}))
     return Message(str(refusal) if refusal else default)
+
+
+def _worded(details: dict[str, Any]) -> Message:
+    """The `Message` of `workflows.wording.wording(...)`: a value with its own wording ("inner",
+    a problem inside the text) becomes a `Message` too, so it is translated with the text."""
+    values = dict(details.get("values") or {})
+    for name, inner in (details.get("inner") or {}).items():
+        if isinstance(inner, dict) and isinstance(inner.get("template"), str):
+            values[name] = _worded(inner)
+    return Message(details["template"], **values)

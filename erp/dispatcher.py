@@ -31,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from erp.db import database_now
+from erp.mail_wording import has_wording, without_wording, worded
 from erp.models import MailboxMessage, Outbox, WebhookDelivery, WebhookSubscription
 from erp.notify import (
     EVENT_ID_HEADER,
@@ -262,16 +263,18 @@ class OutboxDispatcher:
     async def _into_mailbox(self, message: ClaimedMessage) -> None:
         async with self._sessions() as session, session.begin():
             recipients = await expand_recipients(session, message.recipient)
-            values = [
-                {
-                    "outbox_id": message.id,
-                    "user_id": m.user_id,
-                    "address": m.address,
-                    "subject": message.subject,
-                    "body": message.body,
-                }
-                for m in recipients.people
-            ]
+            values = []
+            for m in recipients.people:  # each person in their own language, when worded
+                subject, body = worded(message.payload, m.locale, message.subject, message.body)
+                values.append(
+                    {
+                        "outbox_id": message.id,
+                        "user_id": m.user_id,
+                        "address": m.address,
+                        "subject": subject,
+                        "body": body,
+                    }
+                )
             # the mailbox shows what SMTP could not send too (an admin sees supplier:ACME)
             values += [
                 {
@@ -297,22 +300,35 @@ class OutboxDispatcher:
         assert self._smtp is not None
         async with self._sessions() as session:
             recipients = await expand_recipients(session, message.recipient)
-        addresses = [m.address for m in recipients.people if "@" in m.address]
-        if not addresses:
+        people = [m for m in recipients.people if "@" in m.address]
+        if not people:
             raise DeliveryFailed(
                 f"no e-mail address for {message.recipient}; give the people an e-mail address "
                 "(or the customer one) and set the row back to pending",
                 permanent=True,
             )
-        mail = EmailMessage()
-        mail["From"] = self._smtp.sender
-        mail["To"] = ", ".join(addresses)
-        mail["Subject"] = message.subject
-        mail["Date"] = formatdate(usegmt=True)
-        mail["Message-ID"] = f"<outbox-{message.id}@lotline>"  # the same on every attempt
-        mail.set_content(message.body)
+        # one message per language of the recipients when the row is worded; a retry sends
+        # every language again, each with its stable Message-ID for receivers to de-duplicate
+        groups: dict[str, list[str]] = {}
+        for m in people:
+            groups.setdefault(m.locale if has_wording(message.payload) else "", []).append(
+                m.address
+            )
         try:
-            await asyncio.to_thread(self._smtp.send, mail)
+            for locale, addresses in groups.items():
+                subject, body = worded(message.payload, locale, message.subject, message.body)
+                mail = EmailMessage()
+                mail["From"] = self._smtp.sender
+                mail["To"] = ", ".join(addresses)
+                mail["Subject"] = subject
+                mail["Date"] = formatdate(usegmt=True)
+                # the same on every attempt: per row, and per language of a worded row
+                suffix = f"-{locale}" if locale else ""
+                mail["Message-ID"] = f"<outbox-{message.id}{suffix}@lotline>"
+                mail.set_content(body)  # (clears Content-* headers: the language after it)
+                if locale:
+                    mail["Content-Language"] = "zh-Hans" if locale == "zh_Hans" else "en"
+                await asyncio.to_thread(self._smtp.send, mail)
         except smtplib.SMTPRecipientsRefused as err:
             raise DeliveryFailed(f"the SMTP server refused every recipient: {err}") from err
         except (OSError, smtplib.SMTPException) as err:
@@ -327,7 +343,10 @@ class OutboxDispatcher:
         kind = event_type(message.payload) or "message"
         key = _event_id_of(message, kind)
         body = envelope(
-            event=kind, event_id_=key, created_at=message.created_at, data=message.payload
+            event=kind,
+            event_id_=key,
+            created_at=message.created_at,
+            data=without_wording(message.payload),
         )
         headers = {EVENT_ID_HEADER: key, EVENT_TYPE_HEADER: kind}
         await _post(http, url, body, headers)
@@ -383,7 +402,7 @@ class OutboxDispatcher:
                     event=delivery.event_type,
                     event_id_=delivery.event_id,
                     created_at=row.created_at,
-                    data=dict(row.payload),
+                    data=without_wording(dict(row.payload)),
                 )
                 claimed.append(
                     ClaimedDelivery(

@@ -20,6 +20,7 @@ from biip.gtin import Gtin
 from biip.symbology import GS1Symbology, SymbologyIdentifier
 
 from schemas.supply import Gs1Label
+from workflows.wording import Said, said
 
 GS = "\x1d"
 # The AIs a label or UDI is read for, and what people call them.
@@ -31,7 +32,6 @@ AI_NAMES = {
     "21": "serial number",
 }
 EXAMPLE = "(01)00614141200016(17)291231(10)LOT123(21)SN0001"
-ADVICE = f"scan the label again, or type it as printed, e.g. {EXAMPLE}"
 _HRI_START = re.compile(r"^\(\d{2,4}\)")
 _RAW_START = re.compile(r"^01\d{14}")
 _GTIN_LENGTHS = (8, 12, 13, 14)
@@ -61,7 +61,13 @@ def parse_label(text: str) -> Gs1Label:
     """What a GS1 string says: GTIN (check digit verified), lot, serial, expiry, production date."""
     value = text.strip()
     if not value:
-        raise Gs1Error(f"the GS1 string is empty; {ADVICE}")
+        raise Gs1Error(
+            said(
+                "the GS1 string is empty; "
+                "scan the label again, or type it as printed, e.g. %(example)s",
+                example=EXAMPLE,
+            )
+        )
     value = _without_symbology(value)
     if value.isdigit() and len(value) in _GTIN_LENGTHS:
         return Gs1Label(gtin=_gtin(value))
@@ -72,7 +78,13 @@ def parse_label(text: str) -> Gs1Label:
             message = GS1Message.parse(value)
     except ParseError as err:
         raise Gs1Error(
-            f"the GS1 string {text.strip()!r} cannot be read: {_explain(str(err))}; {ADVICE}"
+            said(
+                "the GS1 string %(text)r cannot be read: %(problem)s; "
+                "scan the label again, or type it as printed, e.g. %(example)s",
+                text=text.strip(),
+                problem=_explain(str(err)),
+                example=EXAMPLE,
+            )
         ) from None
     return _label(message.element_strings)
 
@@ -85,14 +97,20 @@ def _without_symbology(value: str) -> str:
         symbology = SymbologyIdentifier.extract(value)
     except ParseError:
         raise Gs1Error(
-            f"{value[:3]!r} is not a known scanner prefix; configure the scanner to send "
-            "]C1, ]d2 or ]Q3 (or no prefix)"
+            said(
+                "%(prefix)r is not a known scanner prefix; configure the scanner to send "
+                "]C1, ]d2 or ]Q3 (or no prefix)",
+                prefix=value[:3],
+            )
         ) from None
     readable = GS1Symbology.with_gs1_messages() | GS1Symbology.with_gtin()
     if symbology.gs1_symbology not in readable:
         raise Gs1Error(
-            f"the scanner prefix {symbology.value} says this barcode is not a GS1 barcode "
-            "(GS1-128 is ]C1, GS1 DataMatrix ]d2, GS1 QR ]Q3); scan the GS1 label"
+            said(
+                "the scanner prefix %(prefix)s says this barcode is not a GS1 barcode "
+                "(GS1-128 is ]C1, GS1 DataMatrix ]d2, GS1 QR ]Q3); scan the GS1 label",
+                prefix=symbology.value,
+            )
         )
     return value[len(symbology) :]
 
@@ -101,7 +119,7 @@ def _gtin(value: str) -> str:
     try:
         return Gtin.parse(value).as_gtin_14()
     except ParseError as err:
-        raise Gs1Error(f"(01) GTIN {value!r}: {_explain(str(err))}; {ADVICE}") from None
+        raise Gs1Error(_gtin_problem(value, _explain(str(err)))) from None
 
 
 def _label(elements: GS1ElementStrings) -> Gs1Label:
@@ -110,16 +128,28 @@ def _label(elements: GS1ElementStrings) -> Gs1Label:
     for element in elements:
         ai = element.ai.ai
         if ai in found:
-            raise Gs1Error(f"the GS1 string holds ({ai}) {AI_NAMES.get(ai, '')} twice; {ADVICE}")
+            raise Gs1Error(
+                said(
+                    "the GS1 string holds (%(ai)s) %(name)s twice; "
+                    "scan the label again, or type it as printed, e.g. %(example)s",
+                    ai=ai,
+                    name=AI_NAMES.get(ai, ""),
+                    example=EXAMPLE,
+                )
+            )
         if ai == "01" and element.gtin_error:
-            raise Gs1Error(f"(01) GTIN {element.value!r}: {_explain(element.gtin_error)}; {ADVICE}")
+            raise Gs1Error(_gtin_problem(element.value, _explain(element.gtin_error)))
         found[ai] = element.value
         if element.date is not None:
             dates[ai] = element.date
     if not found.keys() & AI_NAMES.keys():
         names = ", ".join(f"({ai}) {name}" for ai, name in AI_NAMES.items())
         raise Gs1Error(
-            f"the GS1 string holds none of {names}; scan the label that carries the lot or serial"
+            said(
+                "the GS1 string holds none of %(names)s; "
+                "scan the label that carries the lot or serial",
+                names=names,
+            )
         )
     label = Gs1Label(
         gtin=found.get("01"),
@@ -130,8 +160,12 @@ def _label(elements: GS1ElementStrings) -> Gs1Label:
     )
     if label.expires_on and label.manufactured_on and label.expires_on <= label.manufactured_on:
         raise Gs1Error(
-            f"(17) expiry date {label.expires_on} is not after (11) production date "
-            f"{label.manufactured_on}; check the label"
+            said(
+                "(17) expiry date %(expires)s is not after (11) production date %(made)s; "
+                "check the label",
+                expires=label.expires_on,
+                made=label.manufactured_on,
+            )
         )
     return label
 
@@ -144,42 +178,61 @@ _CHECK_DIGIT = re.compile(r"Invalid GTIN check digit for '(\d+)': Expected (\d),
 _GTIN_LENGTH = re.compile(r"Expected 8, 12, 13, or 14 digits, got (\d+)")
 
 
-def _name(ai: str) -> str:
+def _gtin_problem(value: str, problem: str) -> Said:
+    return said(
+        "(01) GTIN %(gtin)r: %(problem)s; "
+        "scan the label again, or type it as printed, e.g. %(example)s",
+        gtin=value,
+        problem=problem,
+        example=EXAMPLE,
+    )
+
+
+def _name(ai: str) -> Said:
     known = AI_NAMES.get(ai)
     if known:
-        return f"({ai}) {known}"
+        return said("(%(ai)s) %(name)s", ai=ai, name=known)
     definition = _GS1_APPLICATION_IDENTIFIERS.get(ai)
-    return f"({ai}) {definition.data_title}" if definition else f"({ai})"
+    if definition:
+        return said("(%(ai)s) %(name)s", ai=ai, name=definition.data_title)
+    return said("(%(ai)s)", ai=ai)
 
 
-def _explain(message: str) -> str:
+def _explain(message: str) -> str:  # a Said, or biip's own English when we do not know it
     """biip's message in our words: which AI, what value, what is wrong with it."""
     if match := _CHECK_DIGIT.search(message):
-        return (
-            f"the check digit of GTIN {match.group(1)} is {match.group(3)}, it should be "
-            f"{match.group(2)}: the GTIN is mistyped or misread"
+        return said(
+            "the check digit of GTIN %(gtin)s is %(got)s, it should be %(expected)s: "
+            "the GTIN is mistyped or misread",
+            gtin=match.group(1),
+            got=match.group(3),
+            expected=match.group(2),
         )
     if match := _GTIN_LENGTH.search(message):
-        return f"a GTIN has 8, 12, 13 or 14 digits, not {match.group(1)}"
+        return said("a GTIN has 8, 12, 13 or 14 digits, not %(n)s", n=match.group(1))
     if match := _BAD_DATE.search(message):
-        return f"{_name(match.group(1))} {match.group(2)!r} is not a real date (YYMMDD)"
+        return said(
+            "%(ai)s %(raw)r is not a real date (YYMMDD)",
+            ai=_name(match.group(1)),
+            raw=match.group(2),
+        )
     if match := _FAILED_MATCH.search(message):
         ai = match.group(3)
         raw = (match.group(1) + match.group(2))[len(ai) :]
         definition = _GS1_APPLICATION_IDENTIFIERS.get(ai)
         expected = _expected_form(ai, definition.format if definition else "")
-        return f"{_name(ai)} {raw!r} is not {expected}"
+        return said("%(ai)s %(raw)r is not %(expected)s", ai=_name(ai), raw=raw, expected=expected)
     if match := _UNKNOWN_AI.search(message):
-        return f"({match.group(1)}) is not a GS1 application identifier"
+        return said("(%(ai)s) is not a GS1 application identifier", ai=match.group(1))
     if match := _NO_AI.search(message):
         rest = match.group(1)
-        return f"no GS1 application identifier where {rest[:24]!r} begins"
+        return said("no GS1 application identifier where %(rest)r begins", rest=rest[:24])
     return message
 
 
-def _expected_form(ai: str, gs1_format: str) -> str:
+def _expected_form(ai: str, gs1_format: str) -> Said:
     if ai in ("11", "13", "15", "16", "17"):
-        return "a date in the form YYMMDD"
+        return said("a date in the form YYMMDD")
     if ai == "01":
-        return "14 digits"
-    return f"in the form {gs1_format}" if gs1_format else "valid"
+        return said("14 digits")
+    return said("in the form %(format)s", format=gs1_format) if gs1_format else said("valid")

@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp.mail_wording import without_wording
 from erp.models import AppGroup, AppUser, GroupMembership, Outbox
 from erp.supply import Customer
 
@@ -52,7 +53,9 @@ def event_type(payload: dict[str, Any]) -> str | None:
 def event_id(row: Outbox, kind: str) -> str:
     """Stable over retries and over the rows one transaction writes for the same event (a recall
     notice's e-mail and its webhook copy): receivers de-duplicate on it."""
-    canonical = json.dumps(row.payload, sort_keys=True, separators=(",", ":"), default=str)
+    canonical = json.dumps(
+        without_wording(row.payload), sort_keys=True, separators=(",", ":"), default=str
+    )
     seed = f"{kind}|{row.created_at.isoformat()}|{canonical}"
     return "evt_" + hashlib.sha256(seed.encode()).hexdigest()[:32]
 

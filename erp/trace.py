@@ -40,6 +40,7 @@ from erp.gs1 import looks_like_gs1, parse_label
 from erp.master_data import Item, Lot, Supplier, WorkOrder
 from erp.supply import SerialNumber
 from schemas.supply import TraceEdge, TraceLot, TraceResult, TraceShipment
+from workflows.wording import said
 
 DIRECTIONS = ("forward", "backward")
 
@@ -82,7 +83,8 @@ ORDER BY s.number, l.lot_number, sl.id
 
 
 class LotNotFound(LookupError):
-    """No lot (or serial) matches the reference given; the message says what was looked for."""
+    """No lot (or serial) matches the reference given; the message says what was looked for (a
+    `workflows.wording.Said`: the English text that keeps its template, so pages translate it)."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -104,7 +106,7 @@ async def trace_lot(session: AsyncSession, lot_number: str, direction: str) -> T
         raise ValueError(f"direction is forward or backward, not {direction!r}")
     root = await session.scalar(select(Lot).where(Lot.lot_number == lot_number))
     if root is None:
-        raise LotNotFound(f"lot {lot_number} is not known")
+        raise LotNotFound(said("lot %(lot)s is not known", lot=lot_number))
     rows = (await session.execute(EDGE_QUERIES[direction], {"root": root.id})).all()
     depths = _depths(root.id, [(r.parent_lot_id, r.child_lot_id) for r in rows], direction)
     lots, numbers = await _lots(session, depths)
@@ -212,17 +214,21 @@ async def resolve_lot_reference(session: AsyncSession, reference: str) -> tuple[
     AmbiguousLotReference when a supplier's lot or a serial was received in several lots."""
     value = reference.strip()
     if not value:
-        raise LotNotFound("no lot number given")
+        raise LotNotFound(said("no lot number given"))
     lot = await session.scalar(select(Lot).where(Lot.lot_number == value))
     if lot is not None:  # a lot number first, even one that could pass for a GTIN
         return lot, None
     if not looks_like_gs1(value):
-        raise LotNotFound(f"lot {value} is not known; check the lot number or scan its label")
+        raise LotNotFound(
+            said("lot %(lot)s is not known; check the lot number or scan its label", lot=value)
+        )
     label = parse_label(value)
     if label.lot is None and label.serial is None:
         raise LotNotFound(
-            "the GS1 string names a product (GTIN) but no lot (10) or serial (21); "
-            "scan the label that carries the lot or serial number"
+            said(
+                "the GS1 string names a product (GTIN) but no lot (10) or serial (21); "
+                "scan the label that carries the lot or serial number"
+            )
         )
     if label.lot is not None:
         lot = await _lot_of_label(session, label.lot, label.gtin)
@@ -241,8 +247,14 @@ async def _lot_of_label(session: AsyncSession, lot_text: str, gtin: str | None) 
             item = await session.get(Item, ours.item_id)
             if item is not None and item.gtin and item.gtin != gtin:
                 raise LotNotFound(
-                    f"lot {lot_text} is a lot of {item.part_number} (GTIN {item.gtin}), "
-                    f"not of GTIN {gtin}; check the label"
+                    said(
+                        "lot %(lot)s is a lot of %(part)s (GTIN %(gtin)s), "
+                        "not of GTIN %(scanned)s; check the label",
+                        lot=lot_text,
+                        part=item.part_number,
+                        gtin=item.gtin,
+                        scanned=gtin,
+                    )
                 )
         return ours
     theirs = list(
@@ -252,12 +264,19 @@ async def _lot_of_label(session: AsyncSession, lot_text: str, gtin: str | None) 
     )
     if not theirs:
         raise LotNotFound(
-            f"no lot {lot_text} is known, neither as our lot number nor as a supplier's lot"
+            said(
+                "no lot %(lot)s is known, neither as our lot number nor as a supplier's lot",
+                lot=lot_text,
+            )
         )
     if len(theirs) > 1:
         raise AmbiguousLotReference(
-            f"supplier lot {lot_text} was received as lots "
-            f"{', '.join(lot.lot_number for lot in theirs)}; trace one of them by its lot number"
+            said(
+                "supplier lot %(lot)s was received as lots %(lots)s; "
+                "trace one of them by its lot number",
+                lot=lot_text,
+                lots=", ".join(lot.lot_number for lot in theirs),
+            )
         )
     return theirs[0]
 
@@ -267,7 +286,13 @@ async def _serial_of(session: AsyncSession, serial: str, lot: Lot) -> SerialNumb
         select(SerialNumber).where(SerialNumber.lot_id == lot.id, SerialNumber.serial == serial)
     )
     if row is None:
-        raise LotNotFound(f"serial {serial} is not a serial of lot {lot.lot_number}")
+        raise LotNotFound(
+            said(
+                "serial %(serial)s is not a serial of lot %(lot)s",
+                serial=serial,
+                lot=lot.lot_number,
+            )
+        )
     return row
 
 
@@ -281,11 +306,17 @@ async def _lot_of_serial(session: AsyncSession, serial: str, gtin: str | None) -
         query = query.join(Item, Item.id == Lot.item_id).where(Item.gtin == gtin)
     lots = list(await session.scalars(query.order_by(Lot.lot_number)))
     if not lots:
-        of = f" of GTIN {gtin}" if gtin else ""
-        raise LotNotFound(f"serial {serial}{of} is not known")
+        if gtin:
+            raise LotNotFound(
+                said("serial %(serial)s of GTIN %(gtin)s is not known", serial=serial, gtin=gtin)
+            )
+        raise LotNotFound(said("serial %(serial)s is not known", serial=serial))
     if len(lots) > 1:
         raise AmbiguousLotReference(
-            f"serial {serial} exists in lots {', '.join(lot.lot_number for lot in lots)}; "
-            "give the lot (10) with the serial"
+            said(
+                "serial %(serial)s exists in lots %(lots)s; give the lot (10) with the serial",
+                serial=serial,
+                lots=", ".join(lot.lot_number for lot in lots),
+            )
         )
     return lots[0]

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
+from workflows.wording import said
+
 
 class ChangeType(StrEnum):
     DESIGN = "design"
@@ -58,12 +60,19 @@ class ProposedAction(BaseModel):
     def _complete(self) -> ProposedAction:
         if self.kind in (ActionKind.ITEM_REVISION, ActionKind.DOCUMENT_VERSION):
             if not self.new_revision:
-                raise ValueError(f"{self.kind.value} needs new_revision")
+                raise ValueError(said("%(kind)s needs new_revision", kind=self.kind.value))
         elif self.kind is ActionKind.ASL_STATUS:
             if not self.part_number or self.new_status not in ASL_STATUSES:
-                raise ValueError(f"asl_status needs part_number and new_status in {ASL_STATUSES}")
+                raise ValueError(
+                    said(
+                        "asl_status needs part_number and new_status in %(statuses)s",
+                        statuses=ASL_STATUSES,
+                    )
+                )
         elif self.new_status not in SUPPLIER_STATUSES:
-            raise ValueError(f"supplier_status needs new_status in {SUPPLIER_STATUSES}")
+            raise ValueError(
+                said("supplier_status needs new_status in %(statuses)s", statuses=SUPPLIER_STATUSES)
+            )
         return self
 
     def describe(self) -> str:

@@ -58,3 +58,11 @@ class WebhookDeliveryOut(BaseModel):
     created_at: datetime
     next_attempt_at: datetime
     delivered_at: datetime | None
+
+
+class RetriedOut(BaseModel):
+    """A failed outbox message or webhook delivery set back to pending."""
+
+    id: int
+    status: str
+    attempts: int

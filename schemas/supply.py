@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
+from workflows.wording import said
+
 PartNumber = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
 Code = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
 Quantity = Field(gt=0, max_digits=14, decimal_places=4)
@@ -149,7 +151,7 @@ class GoodsReceipt(BaseModel):
     def _after_manufacture(cls, value: date | None, info: ValidationInfo) -> date | None:
         made = info.data.get("manufactured_on")
         if value is not None and made is not None and value <= made:
-            raise ValueError("the expiry date must be after the manufacture date")
+            raise ValueError(said("the expiry date must be after the manufacture date"))
         return value
 
 

@@ -75,6 +75,14 @@ def said(error: Mapping[str, Any]) -> str:
         return Message(N_("enter a date like 2026-12-31"))
     if kind in ("enum", "literal_error") and ctx.get("expected"):
         return Message(N_("choose one of %(expected)s"), expected=str(ctx["expected"]))
+    raised = ctx.get("error")  # our own validator's ValueError(said("…")): its template
+    given = raised.args[0] if isinstance(raised, ValueError) and raised.args else None
+    if (
+        kind == "value_error"
+        and isinstance(given, str)
+        and isinstance(getattr(given, "template", None), str)
+    ):
+        return given
     message = str(error.get("msg", "not valid")).removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
 

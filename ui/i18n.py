@@ -25,8 +25,6 @@ from babel.messages.pofile import read_po
 from babel.numbers import format_currency, format_decimal, format_percent
 from markupsafe import Markup
 
-from api.errors import Message
-
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LOCALE = "en"
 LOCALES = {"en": "English", "zh_Hans": "简体中文"}
@@ -183,12 +181,14 @@ def translate_message(locale: str | None, message: object) -> str:
     it), a plain text by looking it up as it is (a workflow's refusal is a constant text)."""
     if message is None:
         return ""
-    if isinstance(message, Message):
+    template = getattr(message, "template", None)
+    if isinstance(message, str) and isinstance(template, str):
+        # a Message, or a workflows.wording.Said (erp's lot lookups, a workflow's problems)
         values = {
             name: translate_message(locale, value) if isinstance(value, str) else value
-            for name, value in message.values.items()
+            for name, value in getattr(message, "values", {}).items()
         }
-        return translate(locale, message.template, **values)
+        return translate(locale, template, **values)
     text = str(message)
     table = catalog(supported(locale))
     if not table or text in table:

@@ -100,7 +100,7 @@ async def lots(
         try:
             lot, serial = await trace.resolve_lot_reference(session, q)
         except (trace.LotNotFound, trace.AmbiguousLotReference, Gs1Error) as err:
-            error = str(err)
+            error = err.message  # keeps its template: the page shows it in the reader's language
         else:
             target = lot_url(lot.lot_number) + (f"?serial={quote(serial)}" if serial else "")
             return RedirectResponse(target, status_code=303)

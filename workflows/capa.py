@@ -600,7 +600,7 @@ class CapaWorkflow:
                 raise
             self._status = "refused"
             raise ApplicationError(
-                refused.message, type="CapaRefused", non_retryable=True
+                refused.message, *refused.details, type="CapaRefused", non_retryable=True
             ) from None
         self._number, self._nc_number = registered.number, registered.nc_number
         await register_process(

@@ -866,7 +866,9 @@ class NonconformanceWorkflow:
             refused = refusal_of(err, "NcRefused")
             if refused is None:
                 raise
-            raise ApplicationError(refused.message, type="NcRefused", non_retryable=True) from None
+            raise ApplicationError(
+                refused.message, *refused.details, type="NcRefused", non_retryable=True
+            ) from None
         self._nc = nc
         self._result.number = nc.number
         await register_process(

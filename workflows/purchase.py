@@ -901,7 +901,7 @@ class PurchaseWorkflow:
             cause = err.cause
             if isinstance(cause, ApplicationError) and cause.non_retryable:
                 raise ApplicationError(
-                    cause.message, type=cause.type or "Conflict", non_retryable=True
+                    cause.message, *cause.details, type=cause.type or "Conflict", non_retryable=True
                 ) from err
             raise
 

@@ -477,7 +477,7 @@ class RecallWorkflow:
                 if refused is None:
                     raise
                 raise ApplicationError(
-                    refused.message, type="Invalid", non_retryable=True
+                    refused.message, *refused.details, type="Invalid", non_retryable=True
                 ) from None
             self._keep_scope(scope)
             hold = await self._hold(version)
@@ -815,7 +815,7 @@ class RecallWorkflow:
             if refused is None:
                 raise
             raise ApplicationError(
-                refused.message, type="RecallRefused", non_retryable=True
+                refused.message, *refused.details, type="RecallRefused", non_retryable=True
             ) from None
         self._recall = recall
         self._result.number = recall.number

@@ -401,7 +401,9 @@ class RecallNoticeWorkflow:
             refused = refusal_of(err, "Invalid")
             if refused is None:
                 raise
-            raise ApplicationError(refused.message, type="Invalid", non_retryable=True) from None
+            raise ApplicationError(
+                refused.message, *refused.details, type="Invalid", non_retryable=True
+            ) from None
         return position
 
     def _take(self, position: ConsigneePosition) -> None:

@@ -20,11 +20,13 @@ Value = str | int | float
 
 
 def _plain(values: dict[str, object]) -> dict[str, Value]:
-    """Values as a payload keeps them: a number stays a number, anything else (a StrEnum, a
+    """Values as a payload keeps them: a number stays a number, a `Said` stays one (a problem
+    inside a text, translated with it; a payload keeps its English), anything else (a StrEnum, a
     Decimal, None) becomes the text an f-string would have printed."""
     return {
         name: value
-        if isinstance(value, int | float) and not isinstance(value, bool)
+        if isinstance(value, Said)
+        or (isinstance(value, int | float) and not isinstance(value, bool))
         else str(value)
         for name, value in values.items()
     }
@@ -49,9 +51,14 @@ def said(template: str, /, **values: object) -> Said:
 
 
 def wording(text: str) -> dict[str, Any]:
-    """The details that let the reader's language be chosen later: the template and values."""
+    """The details that let the reader's language be chosen later: the template and values (a
+    value that is a `Said` is its English text there, and its own wording under "inner")."""
     if isinstance(text, Said):
-        return {"template": text.template, "values": dict(text.values)}
+        details: dict[str, Any] = {"template": text.template, "values": dict(text.values)}
+        inner = {n: wording(v) for n, v in text.values.items() if isinstance(v, Said)}
+        if inner:
+            details["inner"] = inner
+        return details
     return {"template": text, "values": {}}
 
 

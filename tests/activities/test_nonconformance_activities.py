@@ -16,6 +16,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.nonconformance import NonconformanceActivities
+from api.workflow_updates import refusal_message
 from erp.lots import LotRefused, move, set_lot_status
 from erp.master_data import Item, Lot, Supplier
 from erp.models import AuditEntry, Outbox
@@ -40,6 +41,7 @@ from schemas.nonconformance import (
     RegisterNcInput,
 )
 from schemas.quality import NcSource, NonconformanceRequest, Severity
+from ui.i18n import translate_message
 
 # ---------------------------------------------------------------- helpers (also for workflows)
 
@@ -328,6 +330,9 @@ async def test_an_nc_names_the_lots_supplier_and_part_and_refuses_unknown_lots(s
     assert refused.value.type == "NcRefused" and refused.value.non_retryable
     assert refused.value.message == (
         "lot(s) not known: NO-SUCH-1, NO-SUCH-2; supplier SUP-9 is not known"
+    )
+    assert translate_message("zh_Hans", refusal_message(refused.value)) == (
+        "系统中没有以下批次：NO-SUCH-1, NO-SUCH-2；系统中没有供应商 SUP-9"
     )
     async with sessions() as session:
         audit = await session.scalar(

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
+from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -21,10 +22,18 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.human_task import HumanTaskActivities
 from erp.dispatcher import OutboxDispatcher, RetryRule, SmtpConfig
-from erp.models import MailboxMessage, Outbox, Task, WebhookDelivery, WebhookSubscription
+from erp.models import (
+    AppUser,
+    MailboxMessage,
+    Outbox,
+    Task,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from erp.seed import seed_demo
 from schemas.activities import EscalateTaskInput, OpenTaskInput
 from tests.activities.test_human_task_activities import SPEC, WF
+from workflows.wording import titled
 
 NO_WAIT = RetryRule(max_attempts=3, first_delay=timedelta(0), max_delay=timedelta(0))
 
@@ -342,3 +351,111 @@ async def test_an_escalation_notifies_the_new_level_even_when_claimed_and_fires_
         "event": "task.escalated",
         "level": 2,
     }
+
+
+async def test_a_group_notice_reaches_each_member_in_their_language(sessions, smtp_server):
+    """bob reads English, carol Chinese: one mailbox row each in their language; over SMTP one
+    message per language with its own stable Message-ID; the webhook copy has no wording."""
+    inbox, port = smtp_server
+    await seed_demo(sessions, master_data=False)
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(AppUser).where(AppUser.username == "carol").values(locale="zh_Hans")
+        )
+    spec = SPEC.model_copy(update=titled("Close %(number)s", number="NC-7"))
+    acts, env = HumanTaskActivities(sessions), ActivityEnvironment()
+    due = datetime(2030, 1, 15, 9, 30, tzinfo=UTC)
+    opened = await env.run(
+        acts.open_task, OpenTaskInput(workflow_id=WF, run_id="r1", spec=spec, due_at=due)
+    )
+    await env.run(
+        acts.escalate_task,
+        EscalateTaskInput(
+            task_id=opened.task_id, workflow_id=WF, new_level=2, added_group="mrb", due_at=due
+        ),
+    )
+    await OutboxDispatcher(sessions, smtp=None, retry=NO_WAIT).dispatch_once()
+
+    async with sessions() as session:
+        rows = {r.payload["event"]: r for r in (await session.scalars(select(Outbox))).all()}
+        boxes = (
+            await session.execute(
+                select(
+                    MailboxMessage.outbox_id,
+                    MailboxMessage.address,
+                    MailboxMessage.subject,
+                    MailboxMessage.body,
+                )
+            )
+        ).all()
+    opened_row, escalated_row = rows["task.opened"], rows["task.escalated"]
+    # the row keeps its English texts (what old readers and the audit see)
+    assert opened_row.subject == "New task: Close NC-7"
+    got = {(o, a): (s, b) for o, a, s, b in boxes}
+    assert got[(opened_row.id, "bob@example.com")] == (
+        "New task: Close NC-7",
+        "Close NC-7 (L-1) awaits you; due 2030-01-15 09:30 UTC.",
+    )
+    assert got[(opened_row.id, "carol@example.com")] == (
+        "新任务：关闭 NC-7",
+        "关闭 NC-7（L-1）等待您处理；截止时间 2030年1月15日 09:30 UTC。",
+    )
+    assert got[(escalated_row.id, "carol@example.com")] == (
+        "已升级（第 2 级）：关闭 NC-7",
+        f"任务 {opened.task_id}（L-1）已逾期：已逾期；已升级到第 2 级，已加入用户组 mrb。",
+    )
+    assert got[(escalated_row.id, "bob@example.com")][1] == (
+        f"Task {opened.task_id} (L-1) is overdue: overdue; escalated to level 2, group mrb added."
+    )
+
+    # the same rows over a real SMTP server: one message per language
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Outbox).values(status="pending", attempts=1, next_attempt_at=func.now())
+        )
+    config = SmtpConfig(host="127.0.0.1", port=port, sender="lotline@test", starttls=False)
+    await OutboxDispatcher(sessions, smtp=config, retry=NO_WAIT).dispatch_once()
+    sent = {  # read as a mail client does: headers decoded, the body as text
+        message["Message-ID"]: (rcpt, message_from_bytes(message.as_bytes(), policy=default))
+        for rcpt, message in inbox.received
+    }
+    english, chinese = (
+        sent[f"<outbox-{opened_row.id}-en@lotline>"],
+        sent[f"<outbox-{opened_row.id}-zh_Hans@lotline>"],
+    )
+    assert english[0] == ["bob@example.com"] and chinese[0] == ["carol@example.com"]
+    assert english[1]["Subject"] == "New task: Close NC-7"
+    assert chinese[1]["Subject"] == "新任务：关闭 NC-7"
+    assert chinese[1]["Content-Language"] == "zh-Hans"
+    assert "截止时间 2030年1月15日 09:30 UTC" in chinese[1].get_content()
+    # the escalation went to bob, carol (qa) and the mrb members, grouped by language
+    escalated = [m for m in sent if m.startswith(f"<outbox-{escalated_row.id}-")]
+    assert sorted(escalated) == [
+        f"<outbox-{escalated_row.id}-en@lotline>",
+        f"<outbox-{escalated_row.id}-zh_Hans@lotline>",
+    ]
+    assert "carol@example.com" in sent[f"<outbox-{escalated_row.id}-zh_Hans@lotline>"][0]
+    assert "carol@example.com" not in sent[f"<outbox-{escalated_row.id}-en@lotline>"][0]
+
+
+async def test_a_failed_row_set_back_to_pending_is_delivered(sessions):
+    """What the retry (api/outbox_service.py) does to a row: it is claimed again from attempt 1."""
+    await seed_demo(sessions, master_data=False)
+    [failed] = await add_rows(sessions, mail("user:erin"))
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id == failed)
+            .values(status="failed", attempts=3, last_error="SMTP down")
+        )
+    dispatcher = OutboxDispatcher(sessions, smtp=None, retry=NO_WAIT)
+    assert await dispatcher.dispatch_once() == 0
+    async with sessions() as session, session.begin():
+        await session.execute(
+            update(Outbox)
+            .where(Outbox.id == failed)
+            .values(status="pending", attempts=0, next_attempt_at=func.now())
+        )
+    assert await dispatcher.dispatch_once() == 1
+    again = await row(sessions, failed)
+    assert (again.status, again.attempts) == ("sent", 1)

@@ -11,7 +11,15 @@ import json
 from sqlalchemy import select
 
 from erp.dispatcher import OutboxDispatcher
-from erp.models import ApiKey, AppUser, AuditEntry, MailboxMessage
+from erp.models import (
+    ApiKey,
+    AppUser,
+    AuditEntry,
+    MailboxMessage,
+    Outbox,
+    WebhookDelivery,
+    WebhookSubscription,
+)
 from erp.passwords import token_digest
 from tests.activities.test_notify_dispatcher import NO_WAIT, Receiver
 from tests.api.test_tasks_api import open_task_of, start_approval
@@ -123,3 +131,73 @@ async def test_a_task_opened_reaches_the_subscriber_signed_and_the_approvers_mai
             )
         )
     assert addresses == {"bob@example.com", "carol@example.com"}
+
+
+async def test_a_failed_message_or_delivery_is_retried_by_an_admin_and_audited(stack):
+    admin, bob = await stack.token("admin"), await stack.token("bob")
+    async with stack.sessions() as session, session.begin():
+        failed = Outbox(
+            channel="email", recipient="supplier:ACME", subject="PO", body="b", payload={}
+        )
+        sent = Outbox(channel="email", recipient="user:bob", subject="s", body="b", payload={})
+        session.add_all([failed, sent])
+        await session.flush()
+        failed.status, failed.attempts, failed.last_error = "failed", 8, "no e-mail address"
+        sent.status = "sent"
+        hook = WebhookSubscription(
+            url="https://erp.example.com/h", event_types=["*"], secret="s" * 20, created_by="admin"
+        )
+        session.add(hook)
+        await session.flush()
+        delivery = WebhookDelivery(
+            subscription_id=hook.id,
+            outbox_id=failed.id,
+            event_id="evt_retry",
+            event_type="task.opened",
+            status="failed",
+            attempts=8,
+            last_error="POST answered 500",
+        )
+        session.add(delivery)
+        await session.flush()
+        ids = failed.id, sent.id, delivery.id
+
+    outbox_url, sent_url = f"/api/v1/outbox/{ids[0]}/retry", f"/api/v1/outbox/{ids[1]}/retry"
+    delivery_url = f"/api/v1/webhooks/deliveries/{ids[2]}/retry"
+    refused = await stack.http.post(outbox_url, headers=bob)
+    assert refused.status_code == 403 and "only administrators" in refused.json()["detail"]
+    assert (await stack.http.post(delivery_url, headers=stack.mes)).status_code == 403
+    unknown = await stack.http.post("/api/v1/outbox/2147483647/retry", headers=admin)
+    assert unknown.status_code == 404 and "outbox message 2147483647" in unknown.json()["detail"]
+    not_failed = await stack.http.post(sent_url, headers=admin)
+    assert not_failed.status_code == 409
+    assert "is sent, not failed" in not_failed.json()["detail"]
+
+    retried = await stack.http.post(outbox_url, headers=admin)
+    assert retried.status_code == 200, retried.text
+    assert retried.json() == {"id": ids[0], "status": "pending", "attempts": 0}
+    assert (await stack.http.post(outbox_url, headers=admin)).status_code == 409  # not twice
+    again = await stack.http.post(delivery_url, headers=admin)
+    assert again.json() == {"id": ids[2], "status": "pending", "attempts": 0}
+    chinese = await stack.http.post(delivery_url, headers=admin | {"Accept-Language": "zh-CN"})
+    assert chinese.status_code == 409 and "并非投递失败" in chinese.json()["detail"]
+
+    async with stack.sessions() as session:
+        row = await session.get_one(Outbox, ids[0])
+        audits = (
+            await session.execute(
+                select(AuditEntry.action, AuditEntry.actor, AuditEntry.before)
+                .where(AuditEntry.action.in_(["outbox.retried", "webhook.delivery_retried"]))
+                .order_by(AuditEntry.id)
+            )
+        ).all()
+    assert (row.status, row.attempts) == ("pending", 0)
+    assert [(a.action, a.actor) for a in audits] == [
+        ("outbox.retried", "admin"),
+        ("webhook.delivery_retried", "admin"),
+    ]
+    assert audits[0].before == {
+        "status": "failed",
+        "attempts": 8,
+        "last_error": "no e-mail address",
+    }

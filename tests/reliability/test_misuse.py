@@ -464,6 +464,21 @@ API_RULES = [
         404,
         url=f"/api/v1/webhooks/{NO_SUCH_ID}/deliveries",
     ),
+    # retrying a failed delivery: the same callers; an unknown id is refused after the check
+    api(
+        "POST",
+        "/api/v1/outbox/{outbox_id}/retry",
+        frozenset({"admin"}),
+        404,
+        url=f"/api/v1/outbox/{NO_SUCH_ID}/retry",
+    ),
+    api(
+        "POST",
+        "/api/v1/webhooks/deliveries/{delivery_id}/retry",
+        frozenset({"admin"}),
+        404,
+        url=f"/api/v1/webhooks/deliveries/{NO_SUCH_ID}/retry",
+    ),
     api("GET", "/api/v1/dashboard", EVERYONE),  # a key needs dashboard:read (the MES key has not)
     api("GET", "/api/v1/users/me", ALL),
     # a person's own language, set to the one already stored (the seed's "en"): nothing changes
@@ -683,6 +698,13 @@ PAGE_RULES = [
     page("GET", "/reports/lot", EVERYONE, 422, url="/reports/lot?kind=genealogy"),
     page("GET", "/dashboard", EVERYONE),
     page("GET", "/mailbox", EVERYONE),
+    page(
+        "POST",
+        "/mailbox/outbox/{outbox_id}/retry",
+        frozenset({"admin"}),
+        404,
+        url=f"/mailbox/outbox/{NO_SUCH_ID}/retry",
+    ),
     page("GET", "/settings", EVERYONE),
     # the language already stored (the seed's "en"): saved, nothing changes
     page("POST", "/settings", EVERYONE, 303, body={"locale": "en"}),

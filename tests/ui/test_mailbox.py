@@ -46,3 +46,23 @@ async def test_each_person_sees_their_mail_and_admins_see_all(site):
     carol = await site.as_user("carol")
     chinese = text_of((await carol.get("/mailbox")).text)
     assert "邮箱" in chinese and "收到时间" in chinese
+
+    # a message the dispatcher gave up on: the admin sees it with a Retry button
+    async with site.sessions() as session, session.begin():
+        notice = await session.scalar(select(Outbox).order_by(Outbox.id).limit(1))
+        assert notice is not None
+        notice.status, notice.attempts, notice.last_error = "failed", 8, "SMTP relay down"
+    listed = await admin.get("/mailbox")
+    assert "Messages that could not be delivered" in text_of(listed.text)
+    assert "SMTP relay down" in text_of(listed.text)
+    assert f'action="/mailbox/outbox/{notice.id}/retry"' in listed.text
+    assert f'action="/mailbox/outbox/{notice.id}/retry"' not in (await bob.get("/mailbox")).text
+    assert (await bob.post(f"/mailbox/outbox/{notice.id}/retry")).status_code == 403
+    retried = await admin.post(f"/mailbox/outbox/{notice.id}/retry")
+    assert retried.status_code == 303
+    async with site.sessions() as session:
+        again = await session.get_one(Outbox, notice.id)
+    assert (again.status, again.attempts) == ("pending", 0)
+    twice = await admin.post(f"/mailbox/outbox/{notice.id}/retry")
+    assert twice.status_code == 409 and "not failed" in text_of(twice.text)
+    await eventually(delivered, what="the retried message to be delivered")

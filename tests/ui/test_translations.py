@@ -15,26 +15,32 @@ import pytest
 from babel.messages.pofile import read_po
 from jinja2 import nodes
 from markupsafe import Markup
+from pydantic import ValidationError
 from sqlalchemy import select
 
 from api.errors import Message, not_found
 from api.workflow_updates import refusal_message
 from erp.models import AuditEntry
+from schemas.change_control import ProposedAction
 from tests.api.test_change_control_api import CHANGE
 from tests.ui.conftest import Site, text_of
-from ui import i18n, values
+from ui import form_problems, i18n, values
 from ui.pages import templates
 from workflows.wording import refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "ui" / "templates").glob("*.html"))
-# Python whose texts reach a person: the pages' modules, the API's refusals, the workflows' labels
+# Python whose texts reach a person: the pages' modules, the API's refusals, the workflows' labels,
+# the activities' refusals, erp's lot lookups
 PYTHON = sorted(
     [
         *(ROOT / "ui").glob("*.py"),
         *(ROOT / "api").rglob("*.py"),
         *(ROOT / "workflows").glob("*.py"),
         *(ROOT / "activities").glob("*.py"),
+        ROOT / "erp" / "trace.py",  # the lot lookups the trace pages and lot answers show
+        ROOT / "erp" / "gs1.py",
+        *(ROOT / "schemas").glob("*.py"),  # our validators' `said` problems
     ]
 )
 ATTRIBUTES = {"title", "placeholder", "aria-label", "alt", "label"}
@@ -288,6 +294,13 @@ def test_values_and_refusals_read_in_the_locale() -> None:
     assert said == "shipment S-1 is cancelled"
     assert i18n.translate_message("zh_Hans", said) == "发货 S-1 的状态为“已取消”"
 
+    # our own validator's problem (schemas/, ValueError(said(…))) reaches a form with its template
+    with pytest.raises(ValidationError) as invalid:
+        ProposedAction.model_validate({"kind": "item_revision", "target": "TB-0150"})
+    problem = form_problems.said(invalid.value.errors()[0])
+    assert problem == "item_revision needs new_revision"
+    assert i18n.translate_message("zh_Hans", problem) == "item_revision 需要填写 new_revision"
+
     # `_` escapes the text and plain values, keeps markup values (a macro's output)
     gettext = i18n.gettext_for("zh_Hans")
     shown = gettext("Found by serial %(serial)s of this lot.", serial=Markup("<b>S&1</b>"))
@@ -372,6 +385,16 @@ async def test_a_person_chooses_chinese_and_the_pages_errors_and_api_follow(site
     )
     said = await site.api.http.post(decision, json=bogus, headers=headers)
     assert said.json()["detail"].startswith("outcome 'ship_it' is not allowed here"), said.text
+    # a lot lookup of erp/trace.py: on the trace page, and the API's 404 when asked for Chinese
+    unknown = text_of((await bob.get("/trace", params={"q": "NOPE-1"})).text)
+    assert "系统中没有批次 NOPE-1；请核对批次号或扫描其标签。" in unknown, unknown
+    lot = await site.api.http.get(
+        "/api/v1/lots/NOPE-1", headers=headers | {"Accept-Language": "zh"}
+    )
+    assert lot.status_code == 404, lot.text
+    assert lot.json()["detail"] == "系统中没有批次 NOPE-1；请核对批次号或扫描其标签"
+    lot = await site.api.http.get("/api/v1/lots/NOPE-1", headers=headers)
+    assert lot.json()["detail"] == "lot NOPE-1 is not known; check the lot number or scan its label"
     back = await site.api.http.put(
         "/api/v1/users/me/locale", json={"locale": "en"}, headers=headers
     )

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio.client import WorkflowFailureError, WorkflowHandle, WorkflowUpdateFailedError
 
+from api.workflow_updates import refusal_message
 from erp.audit import verify_chain
 from erp.master_data import Lot, Supplier
 from erp.models import Outbox, Process, Task
@@ -35,6 +36,7 @@ from tests.activities.test_nonconformance_activities import (
     shipped,
 )
 from tests.helpers import decide_task, eventually, task_by_workflow
+from ui.i18n import translate_message
 from worker import build_worker
 from workflows.nonconformance import NonconformanceWorkflow
 
@@ -588,12 +590,21 @@ async def test_unknown_lots_fail_the_start_naming_them(time_skipping_env, sessio
     env = time_skipping_env
     await seed_demo(sessions)
     async with build_worker(env.client, task_queue, sessions):
-        handle = await start(env, task_queue, "nc-unknown", nc_request(["NOPE-1"]))
+        request = nc_request(["NOPE-1"], supplier_code="SUP-9")
+        handle = await start(env, task_queue, "nc-unknown", request)
         with pytest.raises(WorkflowFailureError) as failed:
             await handle.result()
     cause = failed.value.cause
     assert getattr(cause, "type", None) == "NcRefused"
-    assert getattr(cause, "message", "") == "lot(s) not known: NOPE-1"
+    english = "lot(s) not known: NOPE-1; supplier SUP-9 is not known"
+    assert getattr(cause, "message", "") == english
+    # the activity's refusal keeps its template (and its parts') through the workflow and the
+    # Temporal payloads, so a zh_Hans person reads it in Chinese
+    said = refusal_message(cause)
+    assert said == english
+    assert (
+        translate_message("zh_Hans", said) == "系统中没有以下批次：NOPE-1；系统中没有供应商 SUP-9"
+    )
 
 
 async def test_a_failed_incoming_inspection_opens_an_nc_that_holds_the_lot(
