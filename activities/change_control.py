@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import activity_origin
 from activities.process import mirror_status
@@ -31,6 +30,7 @@ from schemas.change_control import (
     ReviseChangeInput,
     SetChangeStatusInput,
 )
+from workflows.wording import refuse
 
 TERMINAL = {"closed": "completed", "withdrawn": "cancelled", "cancelled": "cancelled"}
 
@@ -287,7 +287,8 @@ class ChangeControlActivities:
                     where=activity_origin(),
                 )
             except ApplyRefused as err:
-                raise ApplicationError(str(err), type="ApplyRefused", non_retryable=True) from None
+                problem = err.args[0] if err.args else str(err)  # a Said: its template travels
+                raise refuse("ApplyRefused", problem, non_retryable=True) from None
             change.effective_at = now
             await append_audit(
                 session,

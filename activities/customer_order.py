@@ -11,7 +11,6 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import audit
 from activities.process import mirror_status
@@ -32,6 +31,7 @@ from schemas.customer_order import (
     Shortage,
 )
 from schemas.supply import PurchaseLine
+from workflows.wording import refuse, said
 
 TERMINAL = {"delivered": "completed", "cancelled": "cancelled"}
 
@@ -100,9 +100,9 @@ class CustomerOrderActivities:
                 select(Customer).where(Customer.code == request.customer_code)
             )
             if customer is None:
-                raise ApplicationError(
-                    f"customer {request.customer_code} is not known",
-                    type="Invalid",
+                raise refuse(
+                    "Invalid",
+                    said("customer %(customer)s is not known", customer=request.customer_code),
                     non_retryable=True,
                 )
             order = CustomerOrder(

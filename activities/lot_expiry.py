@@ -13,13 +13,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import activity_origin
 from erp.audit import AuditRecord, append_audit
 from erp.lots import LotRefused, set_lot_status
 from erp.master_data import Lot
 from schemas.lot_expiry import ExpireLotsInput, ExpireLotsResult
+from workflows.wording import refuse
 
 # the statuses a lot in stock can expire from (lot_status_transition)
 IN_STOCK = ("QUARANTINE", "RELEASED", "ON_HOLD")
@@ -62,7 +62,7 @@ class LotExpiryActivities:
                 session, lot, "EXPIRED", reason=reason, actor="system", process_id=data.process_id
             )
         except LotRefused as refused:  # only if the status machine itself was changed
-            raise ApplicationError(refused.message, type="LotRefused", non_retryable=True) from None
+            raise refuse("LotRefused", refused.message, non_retryable=True) from None
         await append_audit(
             session,
             AuditRecord(

@@ -48,6 +48,11 @@ class ProcessActivities:
                 run_id=data.run_id,
                 kind=data.kind,
                 title=data.title,
+                title_wording=(
+                    {"template": data.title_template, "values": dict(data.title_values or {})}
+                    if data.title_template
+                    else None
+                ),
                 business_key=data.business_key,
                 initiator=data.initiator,
                 status="running",

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import audit
 from activities.records import (
@@ -57,6 +56,7 @@ from schemas.production import (
     Shortage,
     quantity_text,
 )
+from workflows.wording import refuse, said
 
 
 async def _work_order(session: AsyncSession, process_id: str, *, lock: bool = False) -> WorkOrder:
@@ -70,8 +70,14 @@ async def _finished_lot(session: AsyncSession, work_order: WorkOrder, lot_number
         .with_for_update()
     )
     if lot is None:
-        raise ApplicationError(
-            f"lot {lot_number} was not made by {work_order.number}", non_retryable=True
+        raise refuse(
+            None,
+            said(
+                "lot %(lot)s was not made by %(work_order)s",
+                lot=lot_number,
+                work_order=work_order.number,
+            ),
+            non_retryable=True,
         )
     return lot
 
@@ -450,10 +456,20 @@ class WorkOrderActivities:
             work_order = await _work_order(session, data.process_id, lock=True)
             lot = await _finished_lot(session, work_order, data.lot_number)
             if lot.status != "QUARANTINE":
-                hold = f" ({lot.hold_reason})" if lot.hold_reason else ""
-                raise ApplicationError(
-                    f"lot {lot.lot_number} is {lot.status}{hold}: it cannot be released",
-                    type="LotRefused",
+                raise refuse(
+                    "LotRefused",
+                    said(
+                        "lot %(lot)s is %(status)s (%(reason)s): it cannot be released",
+                        lot=lot.lot_number,
+                        status=lot.status,
+                        reason=lot.hold_reason,
+                    )
+                    if lot.hold_reason
+                    else said(
+                        "lot %(lot)s is %(status)s: it cannot be released",
+                        lot=lot.lot_number,
+                        status=lot.status,
+                    ),
                     non_retryable=True,
                 )
             await change_lot_status(

@@ -28,6 +28,7 @@ from erp.models import AuditEntry
 from erp.numbering import next_in_series
 from erp.supply import CustomerOrder
 from schemas.production import LotPick
+from workflows.wording import refuse, said
 
 Record = TypeVar("Record")
 Answer = TypeVar("Answer", bound=BaseModel)
@@ -53,7 +54,11 @@ async def required_process_record(
     """The record a process made; a non-retryable error names the `what` missing."""
     record = await process_record(session, model, process_id, lock=lock)
     if record is None:
-        raise ApplicationError(f"no {what} for process {process_id}", non_retryable=True)
+        raise refuse(
+            None,
+            said("no %(what)s for process %(process)s", what=what, process=process_id),
+            non_retryable=True,
+        )
     return record
 
 
@@ -153,7 +158,7 @@ async def recorded_answer(
 
 def lot_refused(refusal: LotRefused) -> ApplicationError:
     """A database refusal of a lot change, as the non-retryable error a workflow shows a person."""
-    return ApplicationError(refusal.message, type="LotRefused", non_retryable=True)
+    return refuse("LotRefused", refusal.message, non_retryable=True)
 
 
 async def change_lot_status(

@@ -15,7 +15,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from activities.audit_context import audit
 from activities.records import (
@@ -47,6 +46,7 @@ from schemas.shipping import (
     ShippedLine,
     quantities_by_part,
 )
+from workflows.wording import refuse, said
 
 
 async def _shipment(session: AsyncSession, process_id: str) -> tuple[Shipment, Customer]:
@@ -201,8 +201,13 @@ class ShipmentActivities:
             return earlier
         shipment, customer = await _shipment(session, data.process_id)
         if shipment.status != "planned":
-            raise ApplicationError(
-                f"shipment {shipment.number} is {shipment.status}: it cannot be shipped again",
+            raise refuse(
+                None,
+                said(
+                    "shipment %(number)s is %(status)s: it cannot be shipped again",
+                    number=shipment.number,
+                    status=shipment.status,
+                ),
                 non_retryable=True,
             )
         today = await database_today(session)
@@ -255,8 +260,11 @@ class ShipmentActivities:
         whole = pick.quantity == pick.quantity.to_integral_value()
         if item.serial_controlled and not whole:
             raise LotRefused(
-                f"lot {lot.lot_number} is serialised: only whole units ship, "
-                f"not {quantity_text(pick.quantity)}",
+                said(
+                    "lot %(lot)s is serialised: only whole units ship, not %(quantity)s",
+                    lot=lot.lot_number,
+                    quantity=quantity_text(pick.quantity),
+                ),
                 "LL003",
             )
         movement = await move(
@@ -286,8 +294,12 @@ class ShipmentActivities:
             )
             if len(serials) != int(pick.quantity):
                 raise LotRefused(
-                    f"lot {lot.lot_number} has {len(serials)} serials in stock, "
-                    f"not {quantity_text(pick.quantity)}",
+                    said(
+                        "lot %(lot)s has %(serials)s serials in stock, not %(quantity)s",
+                        lot=lot.lot_number,
+                        serials=len(serials),
+                        quantity=quantity_text(pick.quantity),
+                    ),
                     "LL003",
                 )
         return ShippedLine(

@@ -42,6 +42,7 @@ from schemas.supply import (
     ShipmentRequest,
     WorkOrderRequest,
 )
+from workflows.wording import answered
 
 SupplyRequest = PurchaseRequest | WorkOrderRequest | ShipmentRequest | ProcureToDeliverRequest
 
@@ -325,7 +326,11 @@ async def _taken_before(
         event=event,
         event_id=event_id,
         repeated=True,
-        message=f"this {event} was taken before ({row.entity_id}); nothing changed",
+        **answered(
+            "this %(event)s was taken before (%(record)s); nothing changed",
+            event=event,
+            record=row.entity_id,
+        ),
         data={k: str(after[k]) for k in fields if after.get(k) is not None},
     )
 

@@ -489,6 +489,8 @@ async def decide_task(
         task_status=result.task_status.value,
         final_outcome=result.final_outcome,
         message=result.message,
+        message_template=result.message_template,
+        message_values=result.message_values,
         signature=signature,
     )
 

@@ -28,6 +28,7 @@ from erp.master_data import (
     WorkOrder,
 )
 from schemas.change_control import ActionKind, ChangeContent, ImpactLine, ImpactList, ProposedAction
+from schemas.wording import said
 
 
 async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str]:
@@ -225,7 +226,8 @@ def _qty(value: Decimal) -> str:
 
 
 class ApplyRefused(Exception):
-    """The master data no longer allows an action; nothing was changed."""
+    """The master data no longer allows an action; nothing was changed. Its argument is a `Said`
+    (the English text that keeps its template, so the refusal is translated)."""
 
 
 async def apply_actions(
@@ -274,9 +276,16 @@ async def _apply_item(
         .with_for_update()
     )
     if new is not None and new.status != "draft":
-        raise ApplyRefused(f"part {a.target} revision {a.new_revision} is already {new.status}")
+        raise ApplyRefused(
+            said(
+                "part %(part)s revision %(revision)s is already %(status)s",
+                part=a.target,
+                revision=a.new_revision,
+                status=new.status,
+            )
+        )
     if current is None and new is None:
-        raise ApplyRefused(f"part {a.target} has no effective revision to revise")
+        raise ApplyRefused(said("part %(part)s has no effective revision to revise", part=a.target))
     before = _item_state(current) if current else None
     if current is not None:
         current.status, current.obsolete_on = "obsolete", today
@@ -350,9 +359,18 @@ async def _apply_document(
         .with_for_update()
     )
     if new is not None and new.status != "draft":
-        raise ApplyRefused(f"document {a.target} version {a.new_revision} is already {new.status}")
+        raise ApplyRefused(
+            said(
+                "document %(document)s version %(version)s is already %(status)s",
+                document=a.target,
+                version=a.new_revision,
+                status=new.status,
+            )
+        )
     if current is None and new is None:
-        raise ApplyRefused(f"document {a.target} has no effective version to revise")
+        raise ApplyRefused(
+            said("document %(document)s has no effective version to revise", document=a.target)
+        )
     before = (
         {"version": current.version, "status": current.status, "title": current.title}
         if current
@@ -385,7 +403,7 @@ async def _apply_asl(
 ) -> tuple[Any, Any, str, str]:
     supplier = await session.scalar(select(Supplier).where(Supplier.code == a.target))
     if supplier is None:
-        raise ApplyRefused(f"supplier {a.target} no longer exists")
+        raise ApplyRefused(said("supplier %(supplier)s no longer exists", supplier=a.target))
     entry = await session.scalar(
         select(AslEntry)
         .where(AslEntry.supplier_id == supplier.id, AslEntry.part_number == a.part_number)
@@ -419,7 +437,7 @@ async def _apply_supplier(
         select(Supplier).where(Supplier.code == a.target).with_for_update()
     )
     if supplier is None:
-        raise ApplyRefused(f"supplier {a.target} no longer exists")
+        raise ApplyRefused(said("supplier %(supplier)s no longer exists", supplier=a.target))
     before = {"status": supplier.status}
     supplier.status = a.new_status or supplier.status
     await session.flush()

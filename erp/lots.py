@@ -2,7 +2,8 @@
 
 Every process that touches a lot goes through these functions; the database triggers of
 migration 0003 are the guard behind them (see erp/supply.py), so a caller that bypasses them is
-still refused. A refusal by a trigger comes back as `LotRefused` with the trigger's message.
+still refused. A refusal by a trigger comes back as `LotRefused` with the trigger's message
+(a `Said` when it is one we know, so it is translated).
 """
 
 from __future__ import annotations
@@ -25,18 +26,96 @@ from erp.supply import (
     InventoryMovement,
     LotNumberRule,
 )
+from schemas.wording import said
 
 _TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|PART|SEQ(?::(\d+))?)\}")
 REFUSAL_STATES = {LOT_TRANSITION_REFUSED, LOT_NOT_AVAILABLE, LOT_QUANTITY_SHORT}
 
 
 class LotRefused(Exception):
-    """The database refused a lot change (status machine, availability or quantity)."""
+    """The database refused a lot change (status machine, availability or quantity).
+    `message` is a `Said` when the refusal is one the triggers are known to say (see
+    `trigger_said`), so a person reads it in their language; its English is the trigger's."""
 
     def __init__(self, message: str, sqlstate: str) -> None:
         super().__init__(message)
         self.message = message
         self.sqlstate = sqlstate
+
+
+# What the triggers of migrations 0003 (lot_status_check, inventory_movement_check) and 0004
+# (nc_hold_check) say, by SQLSTATE, as the pattern of their RAISE and our template of it: the
+# captured parts are the values, so the English of the template is the trigger's text itself.
+_LOT = r"lot (?P<lot>.+?)"
+_VERB = r": it cannot be (?P<verb>issued|shipped)"
+TRIGGER_REFUSALS: dict[str, list[tuple[re.Pattern[str], dict[str, str]]]] = {
+    LOT_TRANSITION_REFUSED: [
+        (
+            re.compile(_LOT + r" is held by (?P<holders>.+): only its disposition releases it"),
+            {"": "lot %(lot)s is held by %(holders)s: only its disposition releases it"},
+        ),
+        (
+            re.compile(_LOT + r" cannot go from (?P<before>[A-Z_]+) to (?P<after>[A-Z_]+)"),
+            {"": "lot %(lot)s cannot go from %(before)s to %(after)s"},
+        ),
+    ],
+    LOT_NOT_AVAILABLE: [
+        (
+            re.compile(_LOT + r" is (?P<status>[A-Z_]+) \((?P<reason>.*)\)" + _VERB),
+            {
+                "issued": "lot %(lot)s is %(status)s (%(reason)s): it cannot be issued",
+                "shipped": "lot %(lot)s is %(status)s (%(reason)s): it cannot be shipped",
+            },
+        ),
+        (
+            re.compile(_LOT + r" is (?P<status>[A-Z_]+)" + _VERB),
+            {
+                "issued": "lot %(lot)s is %(status)s: it cannot be issued",
+                "shipped": "lot %(lot)s is %(status)s: it cannot be shipped",
+            },
+        ),
+        (
+            re.compile(_LOT + r" expired on (?P<expired>[0-9-]+)" + _VERB),
+            {
+                "issued": "lot %(lot)s expired on %(expired)s: it cannot be issued",
+                "shipped": "lot %(lot)s expired on %(expired)s: it cannot be shipped",
+            },
+        ),
+        (
+            re.compile(
+                _LOT + r" is of a (?P<status>\S+) revision of (?P<part>.+): "
+                "only the effective revision is issued"
+            ),
+            {
+                "": "lot %(lot)s is of a %(status)s revision of %(part)s: "
+                "only the effective revision is issued"
+            },
+        ),
+    ],
+    LOT_QUANTITY_SHORT: [
+        (
+            re.compile(_LOT + r" holds (?P<quantity>\S+) (?P<uom>\S+), not (?P<wanted>\S+)"),
+            {"": "lot %(lot)s holds %(quantity)s %(uom)s, not %(wanted)s"},
+        ),
+    ],
+}
+
+
+def trigger_said(message: str, sqlstate: str) -> str:
+    """A trigger's refusal as a `Said` (its template and values) when it is one we know and the
+    template gives back exactly what the trigger said; otherwise its text as it is."""
+    for pattern, templates in TRIGGER_REFUSALS.get(sqlstate, []):
+        match = pattern.fullmatch(message)
+        if match is None:
+            continue
+        values = match.groupdict()
+        template = templates.get(values.pop("verb", None) or "")
+        if template is None:
+            continue
+        text = said(template, **values)
+        if text == message:
+            return text
+    return message
 
 
 def refusal_of(err: DBAPIError) -> LotRefused | None:
@@ -47,7 +126,7 @@ def refusal_of(err: DBAPIError) -> LotRefused | None:
         return None
     diag = getattr(orig, "diag", None)
     message = getattr(diag, "message_primary", None) or str(orig).splitlines()[0]
-    return LotRefused(message, sqlstate)
+    return LotRefused(trigger_said(message, sqlstate), sqlstate)
 
 
 async def next_lot_number(session: AsyncSession, *, origin: str, part_number: str, on: date) -> str:

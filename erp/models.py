@@ -127,6 +127,9 @@ class Process(Base):
     run_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(40), index=True)
     title: Mapped[str] = mapped_column(String(300))
+    # the title's English template and values ({"template", "values"}; migration 0010), None for
+    # a process registered before: the pages show the title in the reader's language from it
+    title_wording: Mapped[dict[str, Any] | None] = mapped_column(JSONB)
     business_key: Mapped[str] = mapped_column(String(200), index=True)
     initiator: Mapped[str | None] = mapped_column(String(64))
     status: Mapped[str] = mapped_column(String(20), default="running")

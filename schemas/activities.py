@@ -68,6 +68,10 @@ class RegisterProcessInput(BaseModel):
     title: str
     business_key: str
     initiator: str | None
+    # the English title's template and values (workflows.wording.titled), None in older payloads;
+    # stored in process.title_wording so the pages show the title in the reader's language
+    title_template: str | None = None
+    title_values: dict[str, str | int | float] | None = None
 
 
 class UpdateProcessInput(BaseModel):

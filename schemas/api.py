@@ -109,6 +109,8 @@ class DecisionOutcome(BaseModel):
     task_status: str
     final_outcome: str | None
     message: str
+    message_template: str | None = None  # workflows.wording.answered; None in older answers
+    message_values: dict[str, str | int | float] | None = None
     signature: SignatureOut | None = None
 
 
@@ -179,6 +181,8 @@ class ProcessOut(BaseModel):
     id: str
     kind: str
     title: str
+    # the title's template and values ({"template", "values"}), None for older processes
+    title_wording: dict[str, Any] | None = None
     business_key: str
     initiator: str | None
     status: str

@@ -7,7 +7,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, Field, model_validator
 
-from workflows.wording import said
+from schemas.wording import said
 
 
 class ChangeType(StrEnum):

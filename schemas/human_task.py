@@ -181,6 +181,8 @@ class DecisionResult(BaseModel):
     final_outcome: str | None
     decisions_so_far: int
     message: str
+    message_template: str | None = None  # workflows.wording.answered; None in older answers
+    message_values: dict[str, str | int | float] | None = None
 
 
 class TaskResult(BaseModel):

@@ -198,6 +198,8 @@ class WidenScopeResult(BaseModel):
     consignees_added: list[str]
     held: list[str]
     message: str
+    message_template: str | None = None  # workflows.wording.answered; None in older answers
+    message_values: dict[str, str | int | float] | None = None
 
 
 class TerminationRequest(BaseModel):
@@ -210,3 +212,5 @@ class TerminationRequest(BaseModel):
 
 class TerminationRequested(BaseModel):
     message: str
+    message_template: str | None = None  # workflows.wording.answered; None in older answers
+    message_values: dict[str, str | int | float] | None = None

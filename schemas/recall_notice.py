@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
+from schemas import wording
 from schemas.production import quantity_text
 from schemas.recall import ConsigneeResponse, RecallReturnReceived
 
@@ -46,7 +47,7 @@ class ConsigneePosition(BaseModel):
         return self.quantity_on_hand == 0 and self.quantity_received_back >= self.quantity_returned
 
     def response_problem(self, response: ConsigneeResponse) -> str:
-        """Why this answer cannot be true ('' when it can): a consignee cannot hold, return and
+        """Why this answer cannot be true ('' when it can; a `Said`, translated): a consignee cannot hold, return and
         correct more than it received. An answer states the consignee's totals so far."""
         said = (
             response.quantity_returned
@@ -54,12 +55,14 @@ class ConsigneePosition(BaseModel):
             + (response.quantity_on_hand or Decimal(0))
         )
         if said > self.shipped_quantity:
-            return (
-                f"returned {quantity_text(response.quantity_returned)} + corrected "
-                f"{quantity_text(response.quantity_corrected)} + on hand "
-                f"{quantity_text(response.quantity_on_hand or Decimal(0))} = "
-                f"{quantity_text(said)} is more than the {quantity_text(self.shipped_quantity)} "
-                "shipped to this consignee"
+            return wording.said(
+                "returned %(returned)s + corrected %(corrected)s + on hand %(on_hand)s = "
+                "%(total)s is more than the %(shipped)s shipped to this consignee",
+                returned=quantity_text(response.quantity_returned),
+                corrected=quantity_text(response.quantity_corrected),
+                on_hand=quantity_text(response.quantity_on_hand or Decimal(0)),
+                total=quantity_text(said),
+                shipped=quantity_text(self.shipped_quantity),
             )
         return ""
 
@@ -67,9 +70,12 @@ class ConsigneePosition(BaseModel):
         """Why this return cannot be booked ('' when it can): more would be back than shipped."""
         back = self.quantity_received_back + quantity
         if back > self.shipped_quantity:
-            return (
-                f"{quantity_text(quantity)} more would make {quantity_text(back)} received back, "
-                f"more than the {quantity_text(self.shipped_quantity)} shipped to this consignee"
+            return wording.said(
+                "%(quantity)s more would make %(back)s received back, "
+                "more than the %(shipped)s shipped to this consignee",
+                quantity=quantity_text(quantity),
+                back=quantity_text(back),
+                shipped=quantity_text(self.shipped_quantity),
             )
         return ""
 

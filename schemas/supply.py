@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationInfo, field_validator
 
-from workflows.wording import said
+from schemas.wording import said
 
 PartNumber = Field(min_length=1, max_length=40, pattern=r"^[A-Za-z0-9._-]+$")
 Code = Field(min_length=1, max_length=20, pattern=r"^[A-Za-z0-9._-]+$")
@@ -196,6 +196,10 @@ class EventResult(BaseModel):
     event_id: str
     repeated: bool = False  # True when this event_id was seen before: nothing changed
     message: str
+    # the message's English template and values (workflows.wording.answered), None in older
+    # answers: the API answers in the caller's language, the pages in the reader's
+    message_template: str | None = None
+    message_values: dict[str, str | int | float] | None = None
     data: dict[str, str] = {}  # e.g. the lot number a receipt created
 
 

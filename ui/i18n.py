@@ -223,6 +223,43 @@ def task_text(locale: str | None, task: object, part: str = "title") -> str:
     return text
 
 
+def worded(english: str, template: str | None, values: dict[str, Any] | None) -> str:
+    """A text a workflow wrote with its template (`workflows.wording.titled`/`answered`) as a
+    `Said`, which `translate_message` (the `sentence` filter) translates; without a template, or
+    with values that do not fit it, the English text as it is."""
+    if not template:
+        return english
+    from schemas.wording import Said  # a str that keeps its template (workflows.wording)
+
+    try:
+        return Said(template, **(values or {}))
+    except (KeyError, TypeError, ValueError):
+        return english
+
+
+def answer_message(answer: object) -> str:
+    """The `message` of an answer (`EventResult`, `DecisionResult`, `DecisionOutcome`) with its
+    template (`message_template`/`message_values`; an older answer has none), to translate."""
+    return worded(
+        getattr(answer, "message", "") or "",
+        getattr(answer, "message_template", None),
+        getattr(answer, "message_values", None),
+    )
+
+
+def process_title(locale: str | None, process: object) -> str:
+    """A process's title in the locale, from the template and values its workflow registered
+    (`process.title_wording`); a process registered before (or a person's own title) shows its
+    title, looked up as it is; no title, its id."""
+    english = getattr(process, "title", "") or ""
+    wording = getattr(process, "title_wording", None) or {}
+    if isinstance(wording, dict) and wording.get("template"):
+        return translate_message(
+            locale, worded(english, wording["template"], wording.get("values"))
+        )
+    return translate(locale, english) if english else str(getattr(process, "id", "") or "")
+
+
 def _problem_in(table: dict[str, str], problem: str) -> str:
     if problem in table or ": " not in problem:
         return table.get(problem, problem)

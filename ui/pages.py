@@ -234,6 +234,9 @@ templates.env.filters.update(
     humanize=translated(humanize),
     message=in_locale(lambda text, locale=None: i18n.translate_message(locale, text)),
     task_title=in_locale(lambda task, locale=None: i18n.task_text(locale, task, "title")),
+    # a process's title and an answer's message in the page's language (docs/i18n.md)
+    process_title=in_locale(lambda process, locale=None: i18n.process_title(locale, process)),
+    answer_message=i18n.answer_message,
     task_description=in_locale(
         lambda task, locale=None: i18n.task_text(locale, task, "description")
     ),

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
@@ -43,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskStatus,
     )
-    from workflows.wording import Said, refuse
+    from workflows.wording import Said, answered, refuse
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -418,7 +419,7 @@ class HumanTaskWorkflow:
                 task_status=self._status,
                 final_outcome=self._outcome,
                 decisions_so_far=len(self._decisions),
-                message=_decision_message(self._status, self._outcome, spec, self._stage),
+                **_decision_message(self._status, self._outcome, spec, self._stage),
             )
 
     @decide.validator
@@ -449,12 +450,19 @@ def _raise_if_refused(why: Refusal | None) -> None:
         raise refuse(why.kind, why.message, non_retryable=True)
 
 
-def _decision_message(status: TaskStatus, outcome: str | None, spec: TaskSpec, stage: int) -> str:
+def _decision_message(
+    status: TaskStatus, outcome: str | None, spec: TaskSpec, stage: int
+) -> dict[str, Any]:
+    """The message fields of a decision's answer (`answered`: English text, template, values)."""
     if status is TaskStatus.COMPLETED:
-        return f"Decision recorded. The task is completed: {outcome}."
+        return answered("Decision recorded. The task is completed: %(outcome)s.", outcome=outcome)
     if spec.rule is DecisionRule.SEQUENTIAL:
-        return f"Decision recorded. The task moves to stage {stage} of {len(spec.stages)}."
-    return "Decision recorded. The task waits for further decisions."
+        return answered(
+            "Decision recorded. The task moves to stage %(stage)s of %(stages)s.",
+            stage=stage,
+            stages=len(spec.stages),
+        )
+    return answered("Decision recorded. The task waits for further decisions.")
 
 
 def task_workflow_id(process_id: str, step: str) -> str:

@@ -59,9 +59,17 @@ async def run_activity(name: str, arg: object, result_type: type | None = None) 
 
 
 async def register_process(
-    kind: str, *, title: str, business_key: str, initiator: str | None
+    kind: str,
+    *,
+    title: str,
+    business_key: str,
+    initiator: str | None,
+    title_template: str | None = None,
+    title_values: dict[str, str | int | float] | None = None,
 ) -> None:
-    """This process's row in the `process` table (a repeat changes nothing)."""
+    """This process's row in the `process` table (a repeat changes nothing). A title with words
+    of ours is `**titled("%(number)s to %(consignee)s", limit=None, …)`, so the pages can show
+    it in the reader's language."""
     info = workflow.info()
     await run_activity(
         "register_process",
@@ -72,6 +80,8 @@ async def register_process(
             title=title,
             business_key=business_key,
             initiator=initiator,
+            title_template=title_template,
+            title_values=title_values,
         ),
     )
 

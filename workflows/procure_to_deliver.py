@@ -297,8 +297,14 @@ class ProcureToDeliverWorkflow:
         self._number = registered.number
         await register_process(
             KIND,
-            title=f"{registered.number}: {quantity_text(request.quantity)} × "
-            f"{request.part_number} for {request.customer_code}",
+            **titled(
+                "%(number)s: %(quantity)s × %(part)s for %(customer)s",
+                limit=None,
+                number=registered.number,
+                quantity=quantity_text(request.quantity),
+                part=request.part_number,
+                customer=request.customer_code,
+            ),
             business_key=registered.number,
             initiator=request.requester,
         )

@@ -77,7 +77,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import refuse, said, titled
+    from workflows.wording import answered, refuse, said, titled
 
 KIND = "purchase"
 
@@ -396,7 +396,11 @@ class PurchaseWorkflow:
         self._move_deadline(confirmation.promised_on)
         return self._answer(
             event,
-            f"{self._number} confirmed by the supplier for {confirmation.promised_on}",
+            said(
+                "%(number)s confirmed by the supplier for %(day)s",
+                number=self._number,
+                day=confirmation.promised_on,
+            ),
             promised_on=confirmation.promised_on.isoformat(),
         )
 
@@ -412,7 +416,11 @@ class PurchaseWorkflow:
         self._move_deadline(notice.expected_on)
         return self._answer(
             event,
-            f"ASN {notice.asn_reference} recorded: goods expected on {notice.expected_on}",
+            said(
+                "ASN %(asn)s recorded: goods expected on %(day)s",
+                asn=notice.asn_reference,
+                day=notice.expected_on,
+            ),
             expected_on=notice.expected_on.isoformat(),
         )
 
@@ -442,11 +450,25 @@ class PurchaseWorkflow:
         self._inspections.append(asyncio.ensure_future(self._inspect(lot)))
         if not self._all_received():
             await self._step("receiving")
-        late = "" if lot.on_time else " (late)"
+        what = {
+            "quantity": quantity_text(goods.quantity),
+            "uom": lot.uom,
+            "part": part,
+            "lot": lot.lot_number,
+        }
         return self._answer(
             event,
-            f"{quantity_text(goods.quantity)} {lot.uom} of {part} received{late} as lot "
-            f"{lot.lot_number}, in QUARANTINE until incoming inspection and QA release",
+            said(
+                "%(quantity)s %(uom)s of %(part)s received as lot %(lot)s, in QUARANTINE "
+                "until incoming inspection and QA release",
+                **what,
+            )
+            if lot.on_time
+            else said(
+                "%(quantity)s %(uom)s of %(part)s received (late) as lot %(lot)s, in "
+                "QUARANTINE until incoming inspection and QA release",
+                **what,
+            ),
             lot_number=lot.lot_number,
             lot_status="QUARANTINE",
         )
@@ -456,7 +478,7 @@ class PurchaseWorkflow:
             process_id=self._pid,
             event=event.event,
             event_id=event.event_id,
-            message=message,
+            **answered(message),
             data=data,
         )
 
@@ -874,7 +896,13 @@ class PurchaseWorkflow:
         parts = ", ".join(line.part_number for line in request.lines)
         await register_process(
             KIND,
-            title=f"{self._number}: {parts} from {request.supplier_code}",
+            **titled(
+                "%(number)s: %(parts)s from %(supplier)s",
+                limit=None,
+                number=self._number,
+                parts=parts,
+                supplier=request.supplier_code,
+            ),
             business_key=self._number,
             initiator=request.requester or None,
         )

@@ -87,7 +87,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import described, refuse, said, titled
+    from workflows.wording import answered, described, refuse, said, titled
 
 KIND = "recall"
 NOTICE_WORKFLOW = "RecallNotice"
@@ -484,15 +484,31 @@ class RecallWorkflow:
             if self._notifying:
                 await self._start_notices(scope.consignees_added)
         held = [*hold.held, *hold.already_held]
+        counts = {
+            "version": version,
+            "lots": len(scope.lots_added),
+            "consignees": len(scope.consignees_added),
+            "held": len(held),
+        }
         return WidenScopeResult(
             version=version,
             snapshot_hash=scope.snapshot_hash,
             lots_added=scope.lots_added,
             consignees_added=scope.consignees_added,
             held=held,
-            message=f"scope version {version}: {len(scope.lots_added)} lot(s) and "
-            f"{len(scope.consignees_added)} consignee(s) added, {len(held)} lot(s) held"
-            + (" (drill: nothing held)" if self._drill else ""),
+            **(
+                answered(
+                    "scope version %(version)s: %(lots)s lot(s) and %(consignees)s consignee(s) "
+                    "added, %(held)s lot(s) held (drill: nothing held)",
+                    **counts,
+                )
+                if self._drill
+                else answered(
+                    "scope version %(version)s: %(lots)s lot(s) and %(consignees)s consignee(s) "
+                    "added, %(held)s lot(s) held",
+                    **counts,
+                )
+            ),
         )
 
     @widen_scope.validator
@@ -518,8 +534,10 @@ class RecallWorkflow:
         self._termination_pending = True
         self._changes += 1
         return TerminationRequested(
-            message="termination requested: the quality director approves it (only when the "
-            "recall is effective, or with effectiveness waived)"
+            **answered(
+                "termination requested: the quality director approves it (only when the "
+                "recall is effective, or with effectiveness waived)"
+            )
         )
 
     @request_termination.validator

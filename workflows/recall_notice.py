@@ -64,7 +64,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import described, refuse, said, titled
+    from workflows.wording import answered, described, refuse, said, titled
 
 KIND = "recall-notice"
 SENT_SIGNAL = "notice-sent"  # to the recall, with the consignee's code
@@ -128,7 +128,12 @@ class RecallNoticeWorkflow:
     async def _send(self, request: RecallNoticeRequest) -> SentRecallNotice:
         await register_process(
             KIND,
-            title=f"{request.recall_number}: notice to {request.consignee_code}",
+            **titled(
+                "%(recall)s: notice to %(consignee)s",
+                limit=None,
+                recall=request.recall_number,
+                consignee=request.consignee_code,
+            ),
             business_key=request.recall_number,
             initiator=None,
         )
@@ -328,22 +333,36 @@ class RecallNoticeWorkflow:
         if event.event == "consignee-response":
             response = ConsigneeResponse.model_validate(event.data)
             position = await self._record_response(event.event_id, response, event.sent_by)
-            message = (
-                f"the answer of {self._code} to {self._number} is recorded: "
-                f"{self._quantities(position)}"
+            on_hand = position.quantity_on_hand
+            message = said(
+                "the answer of %(code)s to %(number)s is recorded: on hand %(on_hand)s, "
+                "returned %(returned)s, corrected %(corrected)s of %(shipped)s shipped; "
+                "the consignee is %(status)s",
+                code=self._code,
+                number=self._number,
+                on_hand=quantity_text(on_hand) if on_hand is not None else "not said",
+                returned=quantity_text(position.quantity_returned),
+                corrected=quantity_text(position.quantity_corrected),
+                shipped=quantity_text(position.shipped_quantity),
+                status=self._result.status,
             )
         else:
             received = RecallReturnReceived.model_validate(event.data)
             position = await self._record_return(event.event_id, received, event.sent_by)
-            message = (
-                f"{quantity_text(received.quantity)} of lot {received.lot_number} from "
-                f"{self._code} received back against {self._number}"
+            message = said(
+                "%(quantity)s of lot %(lot)s from %(code)s received back against %(number)s; "
+                "the consignee is %(status)s",
+                quantity=quantity_text(received.quantity),
+                lot=received.lot_number,
+                code=self._code,
+                number=self._number,
+                status=self._result.status,
             )
         return EventResult(
             process_id=self._pid,
             event=event.event,
             event_id=event.event_id,
-            message=f"{message}; the consignee is {self._result.status}",
+            **answered(message),
             data={
                 "recall": self._number,
                 "consignee": self._code,
@@ -504,16 +523,6 @@ class RecallNoticeWorkflow:
     @property
     def _reconciled(self) -> bool:
         return self._position is not None and self._position.reconciled
-
-    @staticmethod
-    def _quantities(position: ConsigneePosition) -> str:
-        on_hand = position.quantity_on_hand
-        return (
-            f"on hand {quantity_text(on_hand) if on_hand is not None else 'not said'}, "
-            f"returned {quantity_text(position.quantity_returned)}, "
-            f"corrected {quantity_text(position.quantity_corrected)} "
-            f"of {quantity_text(position.shipped_quantity)} shipped"
-        )
 
 
 def _quantity(value: str) -> Decimal | None:

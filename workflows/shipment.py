@@ -63,7 +63,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import described, refuse, said, titled
+    from workflows.wording import answered, described, refuse, said, titled
 
 KIND = "shipment"
 EVENTS = ("delivered",)
@@ -138,8 +138,11 @@ class ShipmentWorkflow:
             process_id=self._pid,
             event=event.event,
             event_id=event.event_id,
-            message=f"delivery of {self._result.number} on "
-            f"{confirmation.delivered_on.isoformat()} recorded",
+            **answered(
+                "delivery of %(number)s on %(day)s recorded",
+                number=self._result.number,
+                day=confirmation.delivered_on.isoformat(),
+            ),
             data={"shipment": self._result.number, "status": "delivered"},
         )
         self._event_results[event.event_id] = result
@@ -484,7 +487,12 @@ class ShipmentWorkflow:
         consignee = registered.customer_name or registered.customer_code
         await register_process(
             KIND,
-            title=f"{registered.number} to {consignee}",
+            **titled(
+                "%(number)s to %(consignee)s",
+                limit=None,
+                number=registered.number,
+                consignee=consignee,
+            ),
             business_key=registered.number,
             initiator=request.requester or None,
         )

@@ -16,38 +16,9 @@ from typing import Any
 
 from temporalio.exceptions import ApplicationError
 
-Value = str | int | float
+from schemas.wording import Said, Value, _plain, said
 
-
-def _plain(values: dict[str, object]) -> dict[str, Value]:
-    """Values as a payload keeps them: a number stays a number, a `Said` stays one (a problem
-    inside a text, translated with it; a payload keeps its English), anything else (a StrEnum, a
-    Decimal, None) becomes the text an f-string would have printed."""
-    return {
-        name: value
-        if isinstance(value, Said)
-        or (isinstance(value, int | float) and not isinstance(value, bool))
-        else str(value)
-        for name, value in values.items()
-    }
-
-
-class Said(str):
-    """An English text that keeps its `%(name)s` template and values (see api.errors.Message)."""
-
-    template: str
-    values: dict[str, Value]
-
-    def __new__(cls, template: str, /, **given: object) -> Said:
-        values = _plain(given)
-        text = super().__new__(cls, template % values if values else template)
-        text.template = template
-        text.values = values
-        return text
-
-
-def said(template: str, /, **values: object) -> Said:
-    return Said(template, **values)
+__all__ = ["Said", "Value", "answered", "described", "refuse", "said", "titled", "wording"]
 
 
 def wording(text: str) -> dict[str, Any]:
@@ -63,7 +34,7 @@ def wording(text: str) -> dict[str, Any]:
 
 
 def refuse(
-    kind: str, text: str, /, *, non_retryable: bool = False, **values: object
+    kind: str | None, text: str, /, *, non_retryable: bool = False, **values: object
 ) -> ApplicationError:
     """A workflow's refusal of type `kind` (Conflict, Invalid, Forbidden, NotReady, …) carrying
     its template: `refuse("Invalid", "lot %(lot)s is unknown", lot=n)` or a `Said` as it is.
@@ -91,3 +62,21 @@ def described(template: str, /, **given: object) -> dict[str, Any]:
         "description_template": template,
         "description_values": dict(values),
     }
+
+
+def answered(text: str, /, **given: object) -> dict[str, Any]:
+    """The message fields of an answer (`EventResult`, `DecisionResult`, …):
+    `EventResult(**answered("delivery of %(number)s recorded", number=n), …)` (or a `Said` as
+    it is) sets the English `message` and the optional `message_template`/`message_values`, from
+    which the API (by Accept-Language) and the pages show the reader's language
+    (`ui.i18n.answer_message`)."""
+    message = Said(text, **given) if given else text
+    if isinstance(message, Said):
+        return {
+            "message": str(message),
+            "message_template": message.template,
+            "message_values": {
+                n: str(v) if isinstance(v, Said) else v for n, v in message.values.items()
+            },
+        }
+    return {"message": message, "message_template": message, "message_values": {}}

@@ -529,11 +529,23 @@ class WorkOrderWorkflow:
         )
         self._registered = registered
         self._result.number = registered.number
-        what = f"{quantity_text(request.quantity)} × {request.part_number}"
+        what = {
+            "number": registered.number,
+            "quantity": quantity_text(request.quantity),
+            "part": request.part_number,
+        }
         await register_process(
             KIND,
-            title=f"{registered.number}: {what}"
-            + (f" {registered.description}" if registered.description else ""),
+            **(
+                titled(
+                    "%(number)s: %(quantity)s × %(part)s %(description)s",
+                    limit=None,
+                    description=registered.description,
+                    **what,
+                )
+                if registered.description
+                else titled("%(number)s: %(quantity)s × %(part)s", limit=None, **what)
+            ),
             business_key=registered.number,
             initiator=request.requester or None,
         )

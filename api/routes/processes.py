@@ -10,6 +10,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import change_service, process_service, quality_service, recall_service, supply_service
+from api.answers import in_language
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from erp.change_control import ChangeRequest
@@ -376,13 +377,16 @@ async def send_event(
     sessions: Sessions,
     client: Temporal,
     idempotency_key: IdempotencyKey = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> EventResult:
     """An external event for a running process: a purchase accepts `supplier-confirmed`, `asn`
     and `goods-received` (whose `gs1` label fills supplier_lot and dates), a shipment
     `delivered`, a recall `consignee-response` and `return-received` (with the consignee's
     `consignee_code`; delivered to that consignee's notice). The Idempotency-Key header (or the body's event_id) names the event: sent
-    again, it answers the first result with repeated=true and changes nothing."""
-    return await supply_service.send_event(
+    again, it answers the first result with repeated=true and changes nothing. The `message`
+    is in English unless `Accept-Language` asks for Chinese (`message_template` and
+    `message_values` carry its English template)."""
+    result = await supply_service.send_event(
         sessions=sessions,
         client=client,
         principal=principal,
@@ -392,3 +396,4 @@ async def send_event(
         event_id=idempotency_key,
         source="api",
     )
+    return in_language(result, accept_language)

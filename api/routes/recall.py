@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Header, Path, Query, Response
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api import recall_service
+from api.answers import in_language
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.routes import reports
 from api.routes.processes import recall_started
@@ -79,12 +80,18 @@ class WidenScopeIn(BaseModel):
 
 @router.post("/recalls/{key}/widen-scope", response_model=WidenScopeResult)
 async def widen_scope(
-    key: Key, body: WidenScopeIn, principal: CurrentPrincipal, session: DbSession, client: Temporal
+    key: Key,
+    body: WidenScopeIn,
+    principal: CurrentPrincipal,
+    session: DbSession,
+    client: Temporal,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> WidenScopeResult:
     """Widen a running recall's scope with more suspect lots (a person in qa-manager or ra): a
     new frozen version with its hash and the difference; new stock held, new consignees
-    notified. 409 once termination has been asked for, or when the recall has ended."""
-    return await recall_service.widen_scope(
+    notified. 409 once termination has been asked for, or when the recall has ended. The
+    `message` is in English unless `Accept-Language` asks for Chinese."""
+    answer = await recall_service.widen_scope(
         session=session,
         client=client,
         principal=principal,
@@ -92,6 +99,7 @@ async def widen_scope(
         lot_references=body.lots,
         reason=body.reason,
     )
+    return in_language(answer, accept_language)
 
 
 @router.get(

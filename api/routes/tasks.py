@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Header, Path, Query
 
 from api import task_service
+from api.answers import in_language
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from schemas.api import DecisionIn, DecisionOutcome, TaskDetail, TaskList, TaskOut
 
@@ -73,9 +74,11 @@ async def decide(
     sessions: Sessions,
     client: Temporal,
     settings: AppSettings,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> DecisionOutcome:
-    """Decide a task. A signing outcome needs `password` (the signer re-enters it)."""
-    return await task_service.decide_task(
+    """Decide a task. A signing outcome needs `password` (the signer re-enters it). The
+    `message` is in English unless `Accept-Language` asks for Chinese."""
+    outcome = await task_service.decide_task(
         sessions=sessions,
         client=client,
         principal=principal,
@@ -84,3 +87,4 @@ async def decide(
         signature_max_failures=settings.signature_max_failures,
         source="api",
     )
+    return in_language(outcome, accept_language)

@@ -164,6 +164,24 @@ async def test_recall_from_scope_to_reconciled_answers_and_report(stack):
             return notices if notices and notices >= 3 else None
 
     await eventually(notified, timeout=60, what="a notice to each consignee")
+    # an answer that cannot be true, refused by the consignee's notice (schemas/recall_notice.py)
+    # through the recall: in English by default, in Chinese when the caller asks for it
+    impossible = {"consignee_code": "CUS-0003", "quantity_on_hand": "2", "quantity_returned": "9"}
+    events = f"/api/v1/processes/{recall}/events/consignee-response"
+    english = (
+        "returned 9 + corrected 0 + on hand 2 = 11 is more than the 10 shipped to this consignee"
+    )
+    for language, expected in (
+        ("en", english),
+        ("zh", "已退回 9 + 已纠正 0 + 现有库存 2 = 11，超过了发给该收货方的 10"),
+    ):
+        answer = await stack.http.post(
+            events,
+            json=impossible,
+            headers=stack.mes
+            | {"Idempotency-Key": f"too-many-{language}", "Accept-Language": language},
+        )
+        assert answer.status_code == 422 and expected in answer.json()["detail"], answer.text
     for code, (lot_number, quantity) in SHIPPED.items():
         response = await stack.http.post(
             f"/api/v1/processes/{recall}/events/consignee-response",

@@ -552,6 +552,30 @@ async def test_goods_received_with_a_gs1_label_makes_one_quarantine_lot(stack):
             await session.scalars(select(Receipt).where(Receipt.process_id == purchase))
         )
     assert len(receipts) == 1 and receipts[0].gs1 == f"]C1{LABEL_RAW}"
+    uom = answer["message_values"]["uom"]  # the order line's unit
+    assert answer["message"] == (
+        f"1200 {uom} of TB-0150 received as lot {lot_number}, in QUARANTINE until incoming "
+        "inspection and QA release"
+    ), answer["message"]
+    assert answer["message_template"].startswith("%(quantity)s %(uom)s of %(part)s received")
+    # the answer in the caller's language when asked (a repeat answers the first result)
+    asked = await stack.http.post(
+        f"{url}/goods-received",
+        json=scan,
+        headers=grace | {"Idempotency-Key": "dock-1-scan-7", "Accept-Language": "zh-CN,zh"},
+    )
+    assert asked.status_code == 200 and asked.json()["repeated"] is True, asked.text
+    assert asked.json()["message"] == (
+        f"已收货 TB-0150 1200 {uom}，批次号 {lot_number}；在进货检验和质量放行之前处于隔离"
+        "（QUARANTINE）状态"
+    ), asked.text
+    async with stack.sessions() as session:
+        row = await session.get(Process, purchase)
+    assert row is not None and row.title.endswith(": TB-0150 from SUP-0001"), row
+    assert row.title_wording == {
+        "template": "%(number)s: %(parts)s from %(supplier)s",
+        "values": {"number": row.business_key, "parts": "TB-0150", "supplier": "SUP-0001"},
+    }
 
     facts = (await stack.http.get(f"/api/v1/lots/{lot_number}", headers=stack.mes)).json()
     assert [h["to_status"] for h in facts["status_history"]] == ["QUARANTINE"]

@@ -20,13 +20,17 @@ from sqlalchemy import select
 
 from api.errors import Message, not_found
 from api.workflow_updates import refusal_message
-from erp.models import AuditEntry
+from erp import lots
+from erp.models import AuditEntry, Process
+from schemas.api import DecisionOutcome
 from schemas.change_control import ProposedAction
 from tests.api.test_change_control_api import CHANGE
+from tests.api.test_supply_api import SHIPMENT
+from tests.helpers import eventually
 from tests.ui.conftest import Site, text_of
 from ui import form_problems, i18n, values
 from ui.pages import templates
-from workflows.wording import refuse
+from workflows.wording import answered, refuse
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATES = sorted((ROOT / "ui" / "templates").glob("*.html"))
@@ -40,6 +44,8 @@ PYTHON = sorted(
         *(ROOT / "activities").glob("*.py"),
         ROOT / "erp" / "trace.py",  # the lot lookups the trace pages and lot answers show
         ROOT / "erp" / "gs1.py",
+        ROOT / "erp" / "changes.py",  # what a change can no longer apply (ApplyRefused)
+        ROOT / "erp" / "lots.py",
         *(ROOT / "schemas").glob("*.py"),  # our validators' `said` problems
     ]
 )
@@ -140,7 +146,15 @@ LABEL_TABLE = re.compile(r"^_?[A-Z][A-Z_]*(LABELS|KINDS|SOURCES|CATEGORIES)$")
 # the refusals a person reads: the API's and a workflow's (ApplicationError shown on a page)
 REFUSALS = {"ApiError": 1, "ApplicationError": 0, "forbidden": 0, "conflict": 0, "not_found": 0}
 # what a workflow says through workflows/wording.py: refusals, problems, task titles, descriptions
-WORDING = {"refuse": 1, "Refusal": 1, "said": 0, "Said": 0, "titled": 0, "described": 0}
+WORDING = {
+    "refuse": 1,
+    "Refusal": 1,
+    "said": 0,
+    "Said": 0,
+    "titled": 0,
+    "described": 0,
+    "answered": 0,
+}
 
 
 def python_msgids(source: str) -> set[str]:
@@ -190,6 +204,11 @@ def all_msgids() -> dict[str, set[str]]:
     for path in PYTHON:
         for msgid in python_msgids(path.read_text(encoding="utf-8")):
             ids.setdefault(msgid, set()).add(path.name)
+    # the database triggers' lot refusals, worded by erp.lots.TRIGGER_REFUSALS
+    for known in lots.TRIGGER_REFUSALS.values():
+        for _pattern, worded in known:
+            for template in worded.values():
+                ids.setdefault(template, set()).add("lots.py")
     # stored values shown with |stored("context"): each label in its context (ui/values.py)
     for context, table in values.VALUE_LABELS.items():
         for label in table.values():
@@ -293,6 +312,30 @@ def test_values_and_refusals_read_in_the_locale() -> None:
     )
     assert said == "shipment S-1 is cancelled"
     assert i18n.translate_message("zh_Hans", said) == "发货 S-1 的状态为“已取消”"
+    # an answer's message (workflows.wording.answered): the English as before, its template kept
+    answer = DecisionOutcome(
+        task_id=7,
+        outcome="approve",
+        task_status="open",
+        final_outcome=None,
+        **answered(
+            "Decision recorded. The task moves to stage %(stage)s of %(stages)s.", stage=2, stages=3
+        ),
+    )
+    assert answer.message == "Decision recorded. The task moves to stage 2 of 3."
+    assert i18n.translate_message("zh_Hans", i18n.answer_message(answer)) == (
+        "决定已记录。任务进入第 2 阶段（共 3 个阶段）。"
+    )
+    older = answer.model_copy(update={"message_template": None, "message_values": None})
+    assert i18n.answer_message(older) == answer.message  # an older answer: its text
+    # a database trigger's lot refusal (erp/lots.py): its English as the trigger said it
+    trigger = "lot L-7 is ON_HOLD (complaint CMP-1): it cannot be shipped"
+    held = refusal_message(refuse("LotRefused", lots.trigger_said(trigger, "LL002")))
+    assert held == trigger
+    assert i18n.translate_message("zh_Hans", held) == (
+        "批次 L-7 的状态为“已冻结”（complaint CMP-1）：不能发货"
+    )
+    assert lots.trigger_said("lot L-7 did something new", "LL002") == "lot L-7 did something new"
 
     # our own validator's problem (schemas/, ValueError(said(…))) reaches a form with its template
     with pytest.raises(ValidationError) as invalid:
@@ -395,6 +438,24 @@ async def test_a_person_chooses_chinese_and_the_pages_errors_and_api_follow(site
     assert lot.json()["detail"] == "系统中没有批次 NOPE-1；请核对批次号或扫描其标签"
     lot = await site.api.http.get("/api/v1/lots/NOPE-1", headers=headers)
     assert lot.json()["detail"] == "lot NOPE-1 is not known; check the lot number or scan its label"
+    # a process's title: English in its row, from its template in the reader's language
+    shipped = await site.api.http.post(
+        "/api/v1/processes/shipment", json=SHIPMENT, headers=site.api.mes
+    )
+    assert shipped.status_code == 201, shipped.text
+
+    async def registered() -> Process | None:
+        async with site.sessions() as session:
+            return await session.get(Process, shipped.json()["id"])
+
+    process = await eventually(registered, timeout=30, what="the shipment registered")
+    wording = process.title_wording or {}
+    named = wording.get("values", {})
+    assert wording.get("template") == "%(number)s to %(consignee)s", process.title_wording
+    assert process.title == f"{named['number']} to {named['consignee']}"  # as it always read
+    in_chinese = f"{named['number']}：发往 {named['consignee']}"
+    assert in_chinese in text_of((await bob.get("/processes")).text)
+    assert in_chinese in text_of((await bob.get("/supply", params={"kind": "shipment"})).text)
     back = await site.api.http.put(
         "/api/v1/users/me/locale", json={"locale": "en"}, headers=headers
     )
