@@ -25,3 +25,13 @@ def in_language(answer: Answer, accept_language: str | None) -> Answer:
         return answer
     message = i18n.translate_message(locale, i18n.answer_message(answer))
     return answer.model_copy(update={"message": message})
+
+
+def detail_in_language(answer: Answer, accept_language: str | None) -> Answer:
+    """The answer with its short `detail` ("started", …: a constant text of the service, no
+    values) in the language `Accept-Language` asks for; English by default, as written."""
+    locale = i18n.preferred(accept_language)
+    detail = getattr(answer, "detail", "")
+    if locale == i18n.DEFAULT_LOCALE or not detail:
+        return answer
+    return answer.model_copy(update={"detail": i18n.translate(locale, detail)})

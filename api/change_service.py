@@ -9,10 +9,11 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client
 
-from api.errors import ApiError, Message, not_found, unavailable
+from api.errors import ApiError, Message, joined, not_found, unavailable
 from api.process_service import process_id_for, start_once
 from api.security import Principal
 from api.task_service import audit_out, task_out
+from api.validation_problems import problems_of
 from erp.change_control import ChangeAssessment, ChangeRequest, ChangeRevision
 from erp.changes import compute_impact, problems_in
 from erp.master_data import AslEntry, Document, Item, Supplier
@@ -31,9 +32,7 @@ from schemas.change_control import ActionKind, ChangeContent, ChangeRequestInput
 
 
 def readable(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}" for e in err.errors()
-    )
+    return problems_of(err, "body")  # translatable parts (api/validation_problems.py)
 
 
 def content_of(body: ChangeStart) -> ChangeContent:
@@ -62,7 +61,7 @@ async def start_change(
         raise ApiError(
             422,
             "the change request does not match the ERP: %(problems)s",
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     if client is None:
         raise unavailable("The workflow service (Temporal)")

@@ -22,6 +22,7 @@ from temporalio.service import RPCError
 from api.errors import ApiError, Message, forbidden, joined, not_found, unavailable
 from api.process_service import not_registered, process_facts, process_id_for, start_once
 from api.security import Principal
+from api.validation_problems import problems_of
 from api.workflow_updates import refusal_message, update_when_ready
 from erp.business_calendar import is_working_day
 from erp.gs1 import Gs1Error
@@ -307,9 +308,7 @@ async def recall_event(
     try:
         model: ConsigneeResponse | RecallReturnReceived = event_model.model_validate(fields)
     except ValidationError as err:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in err.errors()
-        )
+        problems = problems_of(err, "data")  # translatable parts (api/validation_problems.py)
         raise ApiError(
             422, "the '%(event)s' data is not valid: %(problems)s", event=event, problems=problems
         ) from None

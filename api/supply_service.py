@@ -20,10 +20,11 @@ from temporalio.client import (
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.errors import ApiError, Message, forbidden, not_found, unavailable
+from api.errors import ApiError, Message, forbidden, joined, not_found, unavailable
 from api.process_service import process_id_for, start_once
 from api.recall_service import RECALL_KIND, RECALL_WORKFLOW, recall_event
 from api.security import Principal
+from api.validation_problems import problems_of
 from api.workflow_updates import refusal_message, update_when_ready
 from erp.audit import AuditRecord, append_audit
 from erp.gs1 import Gs1Error, parse_label
@@ -116,7 +117,7 @@ async def start_supply_process(
             422,
             "the %(kind)s request does not match the ERP: %(problems)s",
             kind=kind,
-            problems="; ".join(problems),
+            problems=joined(problems),
         )
     if client is None:
         raise unavailable("The workflow service (Temporal)")
@@ -444,9 +445,7 @@ def _with_label(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _readable(err: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or 'data'}: {e['msg']}" for e in err.errors()
-    )
+    return problems_of(err, "data")  # translatable parts (api/validation_problems.py)
 
 
 async def _deliver(client: Client, process_id: str, update: ProcessEvent) -> EventResult:

@@ -78,6 +78,7 @@ def task_out(task: Task) -> TaskOut:
         outcomes=spec.get("outcomes", []),
         fields=spec.get("fields", []),
         context=spec.get("context", {}),
+        context_wording=spec.get("context_wording") or {},
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -71,7 +72,7 @@ class RegisterProcessInput(BaseModel):
     # the English title's template and values (workflows.wording.titled), None in older payloads;
     # stored in process.title_wording so the pages show the title in the reader's language
     title_template: str | None = None
-    title_values: dict[str, str | int | float] | None = None
+    title_values: dict[str, str | int | float | dict[str, Any]] | None = None
 
 
 class UpdateProcessInput(BaseModel):

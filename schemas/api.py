@@ -84,6 +84,7 @@ class TaskOut(BaseModel):
     outcomes: list[dict[str, Any]]
     fields: list[dict[str, Any]]
     context: dict[str, str]
+    context_wording: dict[str, Any] = {}  # a quoted refusal's wording, by key (TaskSpec)
 
 
 class TaskDetail(TaskOut):

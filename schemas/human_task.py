@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -82,9 +83,9 @@ class TaskSpec(BaseModel):
     # the English template of the title/description and its values, so a page shows them in the
     # reader's language (workflows.wording.titled); None in payloads written before they existed
     title_template: str | None = None
-    title_values: dict[str, str | int | float] | None = None
+    title_values: dict[str, str | int | float | dict[str, Any]] | None = None
     description_template: str | None = None
-    description_values: dict[str, str | int | float] | None = None
+    description_values: dict[str, str | int | float | dict[str, Any]] | None = None
     process_kind: str
     process_id: str
     business_key: str
@@ -101,6 +102,9 @@ class TaskSpec(BaseModel):
     reminder_before: timedelta | None = timedelta(hours=8)
     escalation_chain: list[str] = []  # groups added at each due time, in order
     context: dict[str, str] = {}  # what is being decided, shown on the task page
+    # the wording of a context value that quotes a refusal ({"template", "values"}, by key:
+    # workflows.wording.wording), so the page shows it in the reader's language
+    context_wording: dict[str, dict[str, Any]] = {}
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:

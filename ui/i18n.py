@@ -12,6 +12,7 @@ Templates call `_("text")` or `_("Due %(when)s", when=...)`; `ui.pages.render` p
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -185,7 +186,7 @@ def translate_message(locale: str | None, message: object) -> str:
     if isinstance(message, str) and isinstance(template, str):
         # a Message, or a workflows.wording.Said (erp's lot lookups, a workflow's problems)
         values = {
-            name: translate_message(locale, value) if isinstance(value, str) else value
+            name: _value_in(locale, name, value) if isinstance(value, str) else value
             for name, value in getattr(message, "values", {}).items()
         }
         return translate(locale, template, **values)
@@ -195,6 +196,25 @@ def translate_message(locale: str | None, message: object) -> str:
         return translate(locale, text)
     # a form's problems composed as "Label: problem; Label: problem" read part by part
     return "；".join(_problem_in(table, part) for part in text.split("; "))
+
+
+ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _value_in(locale: str | None, name: str, value: str) -> str:
+    """A text value of a message in the locale: an ISO date (`%(day)s`, stored ISO) as the
+    locale writes a date, a decision's `%(outcome)s` (`approve`) as its outcome label reads
+    (`Approve`), another text translated when the catalog has it."""
+    if supported(locale) != DEFAULT_LOCALE and ISO_DAY.fullmatch(value):
+        try:
+            return format_day(date.fromisoformat(value), locale)
+        except ValueError:  # 2026-13-45 is no day: as written
+            return value
+    if name == "outcome" and value:
+        table = catalog(supported(locale))
+        label = value.replace("_", " ")
+        return table.get(value) or table.get(label[:1].upper() + label[1:]) or value
+    return translate_message(locale, value)
 
 
 TITLE_LIMIT = 200  # what the inbox shows of a title (workflows.wording.titled cuts the English)
@@ -210,17 +230,44 @@ def task_text(locale: str | None, task: object, part: str = "title") -> str:
     if not template:
         return translate(locale, english) if english else english
     table = catalog(supported(locale))
-    values = {
-        name: table.get(value, value) if isinstance(value, str) else value
-        for name, value in (getattr(task, f"{part}_values", None) or {}).items()
-    }
     try:
-        text = table.get(template, template) % values if values else table.get(template, template)
+        text = _spoken(
+            table, {"template": template, "values": getattr(task, f"{part}_values", None)}
+        )
     except (KeyError, TypeError, ValueError):  # a template and values that do not fit
         return english
     if part == "title" and len(text) > TITLE_LIMIT:
         text = text[: TITLE_LIMIT - 1].rstrip() + "…"
     return text
+
+
+def context_text(locale: str | None, task: object, key: str) -> str:
+    """A value of a task's context in the locale: one that quotes a refusal through its wording
+    (`TaskSpec.context_wording`); any other as it was recorded."""
+    english = str((getattr(task, "context", None) or {}).get(key, ""))
+    spoken = (getattr(task, "context_wording", None) or {}).get(key)
+    if not isinstance(spoken, dict):
+        return english
+    try:
+        text = _spoken(catalog(supported(locale)), spoken)
+    except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+        return english
+    return text if isinstance(text, str) else english
+
+
+def _spoken(table: dict[str, str], value: Any) -> Any:
+    """A value of a task's wording in the catalog's language: a catalog text translated, a
+    nested wording (`{"template", "values"}`, a quoted refusal: `workflows.wording.wording`,
+    its own problems under "inner") translated with its values, recursively; else as it is."""
+    if isinstance(value, str):
+        return table.get(value, value)
+    if not (isinstance(value, dict) and isinstance(value.get("template"), str)):
+        return value
+    values = {name: _spoken(table, v) for name, v in (value.get("values") or {}).items()}
+    for name, inner in (value.get("inner") or {}).items():
+        values[name] = _spoken(table, inner)
+    template = str(table.get(value["template"]) or value["template"])
+    return template % values if values else template
 
 
 def worded(english: str, template: str | None, values: dict[str, Any] | None) -> str:

@@ -26,6 +26,7 @@ from api.errors import ApiError
 from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
 from ui import change_views, i18n, values
+from ui.audit_actions import AUDIT_ACTION_LABELS
 
 HERE = Path(__file__).parent
 templates = Jinja2Templates(directory=HERE / "templates")
@@ -232,8 +233,18 @@ templates.env.filters.update(
     sentence=in_locale(sentence),
     relative=in_locale(relative),
     humanize=translated(humanize),
+    # a recorded audit action in the page's language (ui/audit_actions.py); English as humanize
+    audit_action=in_locale(
+        lambda action, locale=None: (
+            values.stored("audit action", action, locale)
+            if action in AUDIT_ACTION_LABELS
+            else i18n.translate(locale, humanize(action))
+        )
+    ),
     message=in_locale(lambda text, locale=None: i18n.translate_message(locale, text)),
     task_title=in_locale(lambda task, locale=None: i18n.task_text(locale, task, "title")),
+    # a task's context value, a quoted refusal in the page's language: {{ task|context_text(k) }}
+    context_text=in_locale(lambda task, key, locale=None: i18n.context_text(locale, task, key)),
     # a process's title and an answer's message in the page's language (docs/i18n.md)
     process_title=in_locale(lambda process, locale=None: i18n.process_title(locale, process)),
     answer_message=i18n.answer_message,

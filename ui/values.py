@@ -14,6 +14,7 @@ is stored with `_` as a space, translated when the catalog has that text without
 from __future__ import annotations
 
 from ui import i18n
+from ui.audit_actions import AUDIT_ACTION_LABELS
 
 
 def _as_shown(*values: str) -> dict[str, str]:
@@ -147,6 +148,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "reconciled",
         "delivery-overdue",
     ),
+    # the audit trail's recorded action (`task.decided`): ui/audit_actions.py
+    "audit action": AUDIT_ACTION_LABELS,
 }
 
 

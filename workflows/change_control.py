@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import refuse, titled
+    from workflows.wording import refuse, spoken, titled
 
 KIND = "change-control"
 YES_NO = ["yes", "no"]
@@ -331,8 +331,9 @@ class ChangeControlWorkflow:
                 if refused is None:
                     raise
                 attempt += 1
-                await self._set_status("blocked", refused.message)
-                await human_task(self._resolve_spec(refused.message, attempt))
+                problem = spoken(refused)  # its English as before; the task page translates it
+                await self._set_status("blocked", problem)
+                await human_task(self._resolve_spec(problem, attempt))
         self._status = "effective"
 
     async def _close(self, triage: Triage) -> None:

@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.human_task import FieldSpec, FieldType, OutcomeSpec, TaskResult, TaskSpec
     from schemas.production import LotPick
     from workflows.human_task import is_cancellation, task_workflow_id
+    from workflows.wording import Said, spoken, wording
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -65,7 +66,7 @@ async def register_process(
     business_key: str,
     initiator: str | None,
     title_template: str | None = None,
-    title_values: dict[str, str | int | float] | None = None,
+    title_values: dict[str, Any] | None = None,
 ) -> None:
     """This process's row in the `process` table (a repeat changes nothing). A title with words
     of ours is `**titled("%(number)s to %(consignee)s", limit=None, …)`, so the pages can show
@@ -141,6 +142,7 @@ def task_spec(
 ) -> TaskSpec:
     """A task of this process: the step's SLA (reminder at a quarter of it) and escalation chain,
     what the process is about and what this task adds to it; `fields` are the rest of the spec."""
+    context_values = about | (context or {})
     values: dict[str, object] = {
         "step": step,
         "process_kind": process_kind,
@@ -149,8 +151,12 @@ def task_spec(
         "sla": policy.sla,
         "reminder_before": policy.sla / 4,
         "escalation_chain": list(policy.escalation_chain),
-        "context": about | (context or {}),
+        "context": context_values,
     }
+    # a context value that quotes a refusal (a `Said`) keeps its wording for the page
+    quoted = {k: wording(v) for k, v in context_values.items() if isinstance(v, Said)}
+    if quoted:
+        values["context_wording"] = quoted
     return TaskSpec.model_validate(values | fields)
 
 
@@ -222,4 +228,4 @@ def refusal_of(err: ActivityError, kind: str) -> ApplicationError | None:
 def lot_refusal(err: ActivityError) -> str | None:
     """The reason the database refused a lot change inside an activity, or None."""
     refused = refusal_of(err, "LotRefused")
-    return refused.message if refused is not None else None
+    return spoken(refused) if refused is not None else None

@@ -77,7 +77,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import answered, refuse, said, titled
+    from workflows.wording import answered, refuse, said, spoken, titled
 
 KIND = "purchase"
 
@@ -618,7 +618,7 @@ class PurchaseWorkflow:
             refused = refusal_of(err, "LotRefused")
             if refused is None:
                 raise
-            await human_task(self._lot_problem_spec(lot, status, refused.message))
+            await human_task(self._lot_problem_spec(lot, status, spoken(refused)))
             self._held.append(lot.lot_number)
             return
         (self._released if status == "RELEASED" else self._held).append(lot.lot_number)

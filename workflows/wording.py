@@ -18,7 +18,17 @@ from temporalio.exceptions import ApplicationError
 
 from schemas.wording import Said, Value, _plain, said
 
-__all__ = ["Said", "Value", "answered", "described", "refuse", "said", "titled", "wording"]
+__all__ = [
+    "Said",
+    "Value",
+    "answered",
+    "described",
+    "refuse",
+    "said",
+    "spoken",
+    "titled",
+    "wording",
+]
 
 
 def wording(text: str) -> dict[str, Any]:
@@ -31,6 +41,37 @@ def wording(text: str) -> dict[str, Any]:
             details["inner"] = inner
         return details
     return {"template": text, "values": {}}
+
+
+def spoken(refusal: ApplicationError) -> str:
+    """The English text of a refusal raised with `refuse`, as a `Said` again (its template and
+    values from its first detail, a problem inside it under "inner" a `Said` too), so a task
+    that quotes it is translated with it; an older or foreign refusal is its message as it is."""
+    details = refusal.details[0] if refusal.details else None
+    if isinstance(details, dict):
+        try:
+            return _said_of(details, refusal.message)
+        except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+            pass
+    return refusal.message
+
+
+def _said_of(details: dict[str, Any], english: str) -> str:
+    template = details.get("template")
+    if not isinstance(template, str):
+        return english
+    values: dict[str, object] = dict(details.get("values") or {})
+    for name, inner in (details.get("inner") or {}).items():
+        if isinstance(inner, dict):
+            values[name] = _said_of(inner, str(values.get(name, "")))
+    text = Said(template, **values) if values else Said(template)
+    return text if str(text) == english else english
+
+
+def _quoted(values: dict[str, Value]) -> dict[str, Any]:
+    """Values as a task spec keeps them: a `Said` (a quoted refusal) as its wording, so the
+    page translates it inside the title (`ui.i18n.task_text`)."""
+    return {n: wording(v) if isinstance(v, Said) else v for n, v in values.items()}
 
 
 def refuse(
@@ -50,7 +91,7 @@ def titled(template: str, /, *, limit: int | None = 200, **given: object) -> dic
     text = template % values if values else template
     if limit is not None and len(text) > limit:
         text = text[: limit - 1].rstrip() + "…"
-    return {"title": text, "title_template": template, "title_values": dict(values)}
+    return {"title": text, "title_template": template, "title_values": _quoted(values)}
 
 
 def described(template: str, /, **given: object) -> dict[str, Any]:
@@ -60,7 +101,7 @@ def described(template: str, /, **given: object) -> dict[str, Any]:
     return {
         "description": text,
         "description_template": template,
-        "description_values": dict(values),
+        "description_values": _quoted(values),
     }
 
 

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Depends, Header, Path, Query, Response
 from fastapi.responses import JSONResponse
 
 from api import change_service, process_service, quality_service, recall_service, supply_service
-from api.answers import in_language
+from api.answers import detail_in_language, in_language
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from api.errors import ApiError
 from erp.change_control import ChangeRequest
@@ -135,6 +135,7 @@ async def _supply_starter(
     client: Temporal,
     settings: AppSettings,
     idempotency_key: IdempotencyKey = None,
+    accept_language: Annotated[str | None, Header()] = None,
 ) -> StartSupply:
     """What every supply start route needs besides its body: starts the process of a kind and
     answers it (201 new, 200 repeat) once registered."""
@@ -152,7 +153,8 @@ async def _supply_starter(
         await session.rollback()  # end the read transaction before waiting for the registration
         response.status_code = 201 if created else 200
         response.headers["Location"] = f"/api/v1/processes/{process_id}"
-        return await supply_service.registered_process(sessions, process_id, kind, created)
+        answer = await supply_service.registered_process(sessions, process_id, kind, created)
+        return detail_in_language(answer, accept_language)  # "started" in the caller's language
 
     return start
 

@@ -18,6 +18,7 @@ from erp.master_data import Item, Lot
 from erp.models import AuditEntry, Outbox, Process, Task
 from erp.seed import seed_demo
 from erp.supply import Customer, InventoryMovement, SerialNumber, Shipment, ShipmentLine
+from schemas.human_task import TaskSpec
 from schemas.supply import (
     EventResult,
     ProcessEvent,
@@ -26,6 +27,7 @@ from schemas.supply import (
     ShipmentResult,
 )
 from tests.helpers import decide_task, eventually, task_by_workflow
+from ui import i18n
 from worker import build_worker
 from workflows.shipment import ShipmentWorkflow
 
@@ -263,6 +265,14 @@ async def test_a_lot_held_after_picking_is_refused_with_the_reason(
         reason = f"lot {oldest.lot_number} is ON_HOLD (complaint CMP-2026-031: cracked spikes): it cannot be shipped"
         assert told.spec["context"]["Refused"] == reason
         assert reason in told.title and told.candidate_groups == ["warehouse"]
+        # the quoted refusal keeps its wording: a zh_Hans person reads it in Chinese
+        spec = TaskSpec.model_validate(told.spec)
+        in_chinese = f"批次 {oldest.lot_number} 的状态为“已冻结”（complaint CMP-2026-031: cracked spikes）：不能发货"
+        assert spec.title_values is not None and isinstance(spec.title_values["why"], dict)
+        number = spec.title_values["number"]
+        assert i18n.task_text("zh_Hans", spec) == f"发货 {number} 被拒：{in_chinese}"
+        assert i18n.context_text("zh_Hans", spec, "Refused") == in_chinese
+        assert i18n.task_text("en", spec) == told.title
         assert await shipment_status(sessions, pid) == "planned"  # nothing left
         await decide_task(
             env.client, f"{pid}.ship-refused-1", "grace", "pick_again", groups=["warehouse"]

@@ -1,0 +1,152 @@
+"""The audit trail's recorded actions (`task.decided`, `lot.held`) as a person reads them.
+
+Each action the code writes has an English label — what the task and process timelines have
+always shown (`humanize`: `task.decided` → `decided`) — and a Chinese entry under
+`msgctxt "audit action"` in `ui/locales/zh_Hans/messages.po`. `ui.values.VALUE_LABELS` carries
+them as the `"audit action"` context, so `{{ h.action|stored("audit action") }}` shows them and
+`tests/ui/test_translations.py` checks each has its translation. Pages keep the recorded action
+visible next to its label (a `<code>`), so an auditor still reads the value as stored. An action
+not listed (a new one, `master_data.<kind>`) reads as `humanize` gives it."""
+
+from __future__ import annotations
+
+
+def humanize(action: str) -> str:
+    """The English label of a recorded action as the timelines show it."""
+    return (
+        action.replace("task.", "")
+        .replace("process.", "process ")
+        .replace("change.", "change ")
+        .replace("master_data.", "master data: ")
+        .replace("_", " ")
+    )
+
+
+# every action the code writes (grep `action=` in activities/, api/, erp/, ui/)
+RECORDED_ACTIONS: tuple[str, ...] = (
+    "task.opened",
+    "task.claimed",
+    "task.released",
+    "task.decided",
+    "task.cancelled",
+    "task.escalated",
+    "task.reminded",
+    "process.started",
+    "process.step",
+    "process.completed",
+    "process.cancelled",
+    "process.failed",
+    "process.withdrawn",
+    "login.succeeded",
+    "login.failed",
+    "login.refused",
+    "user.created",
+    "user.locale_changed",
+    "user.unlocked",
+    "delegation.created",
+    "delegation.revoked",
+    "signature.locked",
+    "signature.refused",
+    "report.produced",
+    "notification.digest",
+    "outbox.retried",
+    "webhook.subscribed",
+    "webhook.deleted",
+    "webhook.delivery_retried",
+    "demo.seeded",
+    "demo.master_data_seeded",
+    "event.refused",
+    "change.requested",
+    "change.triaged",
+    "change.assessed",
+    "change.revised",
+    "change.effective",
+    "change.approved",
+    "change.rejected",
+    "change.cancelled",
+    "change.implementing",
+    "change.verified",
+    "change.closed",
+    "capa.opened",
+    "capa.root_cause_recorded",
+    "capa.plan_recorded",
+    "capa.action_completed",
+    "capa.action_change_linked",
+    "capa.effective",
+    "capa.not_effective",
+    "capa.closed",
+    "capa.cancelled",
+    "capa.reopened",
+    "nonconformance.reported",
+    "nonconformance.contained",
+    "nonconformance.investigated",
+    "nonconformance.dispositioned",
+    "nonconformance.capa_decided",
+    "nonconformance.capa_started",
+    "nonconformance.recall_requested",
+    "nonconformance.refused",
+    "nonconformance.closed",
+    "nonconformance.cancelled",
+    "lot.held",
+    "lot.released",
+    "lot.expired",
+    "lot.inspected",
+    "lot.reinspected",
+    "lot.status_changed",
+    "lot.nonconformance_raised",
+    "lot.not_held",
+    "purchase.requested",
+    "purchase.supplier_checked",
+    "purchase.supplier_changed",
+    "purchase.issued",
+    "purchase.confirmed",
+    "purchase.asn",
+    "purchase.goods_received",
+    "purchase.rejected",
+    "purchase.received",
+    "purchase.cancelled",
+    "customer_order.received",
+    "customer_order.planned",
+    "customer_order.delivered",
+    "customer_order.cancelled",
+    "customer_order.blocked",
+    "work_order.planned",
+    "work_order.allocated",
+    "work_order.materials_short",
+    "work_order.refused",
+    "work_order.issue_refused",
+    "work_order.production_refused",
+    "work_order.cancelled",
+    "shipment.planned",
+    "shipment.delivered",
+    "shipment.cancelled",
+    "shipment.refused",
+    "shipment.ship_refused",
+    "shipment.stock_short",
+    "scar.opened",
+    "recall.initiated",
+    "recall.scoped",
+    "recall.drill_hold_worked_out",
+    "recall.health_hazard_evaluated",
+    "recall.classified",
+    "recall.strategy_approved",
+    "recall.consignees_notified",
+    "recall.notice_sent",
+    "recall.reminder_sent",
+    "recall.response_recorded",
+    "recall.consignee_escalated",
+    "recall.consignee_reconciled",
+    "recall.return_received",
+    "recall.checks_sampled",
+    "recall.check_verified",
+    "recall.check_failed",
+    "recall.report_clock_started",
+    "recall.report_submitted",
+    "recall.status_report",
+    "recall.termination_approved",
+    "recall.termination_rejected",
+    "recall.termination_waived",
+    "recall.refused",
+)
+
+AUDIT_ACTION_LABELS: dict[str, str] = {action: humanize(action) for action in RECORDED_ACTIONS}
