@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from pydantic import BaseModel
 
-# the kinds of process whose tasks and cycle times the dashboard can be narrowed to
+# every kind of process: what the dashboard can be narrowed to, and the labels of ui/values.py
 PROCESS_KINDS = (
     "approval",
     "change-control",

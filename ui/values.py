@@ -13,6 +13,7 @@ is stored with `_` as a space, translated when the catalog has that text without
 
 from __future__ import annotations
 
+from schemas.dashboard import PROCESS_KINDS
 from ui import i18n
 from ui.audit_actions import AUDIT_ACTION_LABELS
 
@@ -89,18 +90,7 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     "recall lot role": _as_stored("suspect", "affected"),
     "risk": _as_stored("low", "medium", "high"),
     "task kind": _as_stored("approve", "review", "inspect", "disposition", "perform", "verify"),
-    "process kind": _as_stored(
-        "approval",
-        "change-control",
-        "procure-to-deliver",
-        "purchase",
-        "work-order",
-        "shipment",
-        "nonconformance",
-        "capa",
-        "recall",
-        "recall-notice",
-    ),
+    "process kind": _as_stored(*PROCESS_KINDS),
     "process status": _as_stored(
         "starting", "registering", "running", "completed", "cancelled", "failed"
     ),
