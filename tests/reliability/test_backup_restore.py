@@ -183,6 +183,15 @@ def row_counts(stack: LocalStack) -> dict[str, int]:
     return {name: int(count) for name, count in rows}
 
 
+async def outbox_drained(stack: LocalStack, timeout: float = 60.0) -> None:
+    """Wait until the worker's outbox dispatcher has delivered what the processes wrote."""
+    deadline = time.monotonic() + timeout
+    query = "SELECT count(*) FROM outbox WHERE status IN ('pending', 'sending')"
+    while int(run_sql(stack, query).strip() or 0):
+        assert time.monotonic() < deadline, "the outbox was not delivered in time"
+        await asyncio.sleep(0.5)
+
+
 def lotline(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     """`python -m lotline_run ...` as an operator runs it: no DATABASE_URL, TEMPORAL_ADDRESS or
     LOTLINE_AUDIT_KEY unless given (`make run` keeps the key in the data dir)."""
@@ -295,6 +304,7 @@ async def _backed_up(root: Path, key: str) -> AsyncIterator[BackedUp]:
     async with LocalStack(root / "a", env={AUDIT_KEY_ENV: key}) as stack:
         await stack.start(workers=1)
         waiting = await bring_to_waiting_points(stack)
+        await outbox_drained(stack)  # else the dispatcher adds mailbox rows after the count
         counts = row_counts(stack)
         made = lotline(
             "backup", "--out", str(root / "a.tar.gz"), LOTLINE_DATA_DIR=str(stack.data_dir)
