@@ -308,6 +308,23 @@ async def test_inbox_filters_and_validation_errors(stack):
     assert missing.status_code == 404 and "Task 999999 was not found" in missing.json()["detail"]
 
 
+async def test_the_inbox_count_is_every_visible_task_whatever_the_page(stack):
+    """A short page is the last one, so its count is what came before and on it (the count
+    query is skipped); a full or empty page counts: each answers the same total."""
+    alice, bob = await stack.token("alice"), await stack.token("bob")
+    for n in range(3):
+        await start_approval(stack, alice, APPROVAL | {"title": f"Approve paging check PGC-{n}"})
+    base = "/api/v1/tasks?q=paging%20check"
+
+    async def three():
+        return await _count(stack, bob, f"{base}&limit=50") == 3 or None
+
+    await eventually(three, what="three paging tasks visible")
+    for limit, offset, shown in ((2, 0, 2), (3, 0, 3), (5, 0, 3), (2, 2, 1), (2, 3, 0), (5, 9, 0)):
+        page = (await stack.http.get(f"{base}&limit={limit}&offset={offset}", headers=bob)).json()
+        assert (len(page["items"]), page["count"]) == (shown, 3), (limit, offset)
+
+
 async def _count(stack, headers, url):
     return (await stack.http.get(url, headers=headers)).json()["count"]
 
