@@ -25,7 +25,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from api.errors import ApiError, Message
+from api.errors import ApiError, Message, joined
 from api.input_guard import RequestInputGuard
 from api.metrics import Metrics
 from api.routes import (
@@ -45,6 +45,7 @@ from api.routes import (
     users,
     webhooks,
 )
+from api.validation_problems import FieldKey, problem_of
 from erp.db import make_engine, make_session_factory
 from settings import Settings
 from ui import i18n
@@ -167,10 +168,13 @@ def _install_error_handlers(app: FastAPI) -> None:
     async def invalid(request: Request, err: RequestValidationError) -> Response:
         content_type = request.headers.get("content-type")
         problems = [_validation_problem(e, content_type) for e in err.errors()]
-        detail = Message("the request is not valid: %(problems)s", problems="; ".join(problems))
+        detail = Message("the request is not valid: %(problems)s", problems=joined(problems))
         if _is_api(request):
             return JSONResponse(
-                {"detail": _in_asked_language(request, detail), "errors": problems},
+                {
+                    "detail": _in_asked_language(request, detail),
+                    "errors": [_in_asked_language(request, p) for p in problems],
+                },
                 status_code=422,
             )
         return ui_routes.error_page(request, 422, detail)
@@ -231,18 +235,27 @@ def _install_error_handlers(app: FastAPI) -> None:
 
 
 def _validation_problem(error: Mapping[str, Any], content_type: str | None) -> str:
-    """One validation error as `where: what`; for a body that is no JSON, or not sent as JSON,
-    it says so instead of FastAPI's bare "JSON decode error" at a character position."""
+    """One validation error as `where: what`, a `Message` (the field's path as code, pydantic's
+    English worded by `api.validation_problems`, so a Chinese caller reads it translated); for a
+    body that is no JSON, or not sent as JSON, it says so instead of FastAPI's bare "JSON decode
+    error" at a character position."""
     location = tuple(error.get("loc", ()))
     where = ".".join(str(p) for p in location if p != "body") or "body"
     if error.get("type") == "json_invalid":
-        reason = error.get("ctx", {}).get("error", "JSON decode error")
-        return f"body: not valid JSON ({reason} at character {location[-1]})"
+        reason = (error.get("ctx") or {}).get("error", "JSON decode error")
+        return Message(
+            "body: not valid JSON (%(reason)s at character %(position)s)",
+            reason=str(reason),
+            position=location[-1],
+        )
     sent_as = (content_type or "").split(";")[0].strip().lower()
     not_json = sent_as and sent_as != "application/json" and not sent_as.endswith("+json")
     if location == ("body",) and not_json and error.get("type") in NOT_AN_OBJECT:
-        return f"body: send a JSON object with Content-Type: application/json, not {sent_as}"
-    return f"{where}: {error.get('msg')}"
+        return Message(
+            "body: send a JSON object with Content-Type: application/json, not %(sent_as)s",
+            sent_as=FieldKey(sent_as),
+        )
+    return problem_of(where, error)
 
 
 def _data_problem(err: DataError) -> str:

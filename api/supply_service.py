@@ -141,7 +141,8 @@ def _require_starter(principal: Principal, spec: SupplyKind) -> None:
 
 
 async def master_data_problems(session: AsyncSession, body: SupplyRequest) -> list[str]:
-    """What in the request the ERP does not know or cannot do, in words a person can act on."""
+    """What in the request the ERP does not know or cannot do, in words a person can act on: each
+    a `Message`, so the refusal's `%(problems)s` reads in the caller's language."""
     problems: list[str] = []
     today = await session.scalar(select(func.current_date()))
     assert isinstance(today, date)
@@ -153,8 +154,12 @@ async def master_data_problems(session: AsyncSession, body: SupplyRequest) -> li
         item = await _part_effective(session, body.part_number, problems)
         if item is not None and not await _has_bom(session, item):
             problems.append(
-                f"{body.part_number} revision {item.revision} has no bill of materials: "
-                "nothing to issue to a work order"
+                Message(
+                    "%(part)s revision %(revision)s has no bill of materials: "
+                    "nothing to issue to a work order",
+                    part=body.part_number,
+                    revision=item.revision,
+                )
             )
     elif isinstance(body, ShipmentRequest):
         await _customer_known(session, body.customer_code, problems)
@@ -166,26 +171,30 @@ async def master_data_problems(session: AsyncSession, body: SupplyRequest) -> li
     due_on = getattr(body, "due_on", None)
     if due_on is not None and due_on < today:
         problems.append(
-            f"due_on {due_on.isoformat()} is in the past (today is {today.isoformat()})"
+            Message(
+                "due_on %(day)s is in the past (today is %(today)s)",
+                day=due_on.isoformat(),
+                today=today.isoformat(),
+            )
         )
     return problems
 
 
 async def _supplier_known(session: AsyncSession, code: str, problems: list[str]) -> None:
     if await session.scalar(select(Supplier.id).where(Supplier.code == code)) is None:
-        problems.append(f"supplier {code} is not known")
+        problems.append(Message("supplier %(code)s is not known", code=code))
 
 
 async def _customer_known(session: AsyncSession, code: str, problems: list[str]) -> None:
     if await session.scalar(select(Customer.id).where(Customer.code == code)) is None:
-        problems.append(f"customer {code} is not known")
+        problems.append(Message("customer %(code)s is not known", code=code))
 
 
 async def _part_known(session: AsyncSession, part_number: str, problems: list[str]) -> bool:
     """Shipments may ship stock of any revision, so a known part is enough."""
     found = await session.scalar(select(exists().where(Item.part_number == part_number)))
     if not found:
-        problems.append(f"part {part_number} is not known")
+        problems.append(Message("part %(part)s is not known", part=part_number))
     return bool(found)
 
 
@@ -197,7 +206,7 @@ async def _part_effective(
         return None
     item = await effective_revision(session, part_number)
     if item is None:
-        problems.append(f"part {part_number} has no effective revision")
+        problems.append(Message("part %(part)s has no effective revision", part=part_number))
     return item
 
 

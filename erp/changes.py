@@ -32,7 +32,8 @@ from schemas.wording import said
 
 
 async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str]:
-    """What in the request does not match the ERP (unknown parts, documents, suppliers)."""
+    """What in the request does not match the ERP (unknown parts, documents, suppliers): each a
+    `Said` (erp does not import api), so the refusal's `%(problems)s` reads translated."""
     problems: list[str] = []
     parts = set(
         await session.scalars(
@@ -41,7 +42,7 @@ async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str
     )
     for part in content.part_numbers():
         if part not in parts:
-            problems.append(f"unknown part number {part}")
+            problems.append(said("unknown part number %(part)s", part=part))
     docs = set(
         await session.scalars(
             select(Document.number).where(Document.number.in_(content.document_numbers()))
@@ -49,7 +50,7 @@ async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str
     )
     for number in content.document_numbers():
         if number not in docs:
-            problems.append(f"unknown document {number}")
+            problems.append(said("unknown document %(document)s", document=number))
     codes = set(
         await session.scalars(
             select(Supplier.code).where(Supplier.code.in_(content.supplier_codes()))
@@ -57,7 +58,7 @@ async def problems_in(session: AsyncSession, content: ChangeContent) -> list[str
     )
     for code in content.supplier_codes():
         if code not in codes:
-            problems.append(f"unknown supplier {code}")
+            problems.append(said("unknown supplier %(supplier)s", supplier=code))
     for action in content.actions:
         problems.extend(await _action_problems(session, action))
     return problems
@@ -68,7 +69,11 @@ async def _action_problems(session: AsyncSession, action: ProposedAction) -> lis
         status = await session.scalar(select(Supplier.status).where(Supplier.code == action.target))
         if status == action.new_status:
             return [
-                f"supplier {action.target} is already {status}; the action would change nothing"
+                said(
+                    "supplier %(supplier)s is already %(status)s; the action would change nothing",
+                    supplier=action.target,
+                    status=status,
+                )
             ]
     if action.kind is ActionKind.ASL_STATUS:
         status = await session.scalar(
@@ -78,8 +83,13 @@ async def _action_problems(session: AsyncSession, action: ProposedAction) -> lis
         )
         if status == action.new_status:
             return [
-                f"supplier {action.target} is already {status} for {action.part_number}; "
-                "the action would change nothing"
+                said(
+                    "supplier %(supplier)s is already %(status)s for %(part)s; "
+                    "the action would change nothing",
+                    supplier=action.target,
+                    status=status,
+                    part=action.part_number,
+                )
             ]
     if action.kind is ActionKind.ITEM_REVISION:
         existing = await session.scalar(
@@ -88,7 +98,14 @@ async def _action_problems(session: AsyncSession, action: ProposedAction) -> lis
             )
         )
         if existing in ("effective", "obsolete"):
-            return [f"part {action.target} revision {action.new_revision} is already {existing}"]
+            return [
+                said(
+                    "part %(part)s revision %(revision)s is already %(status)s",
+                    part=action.target,
+                    revision=action.new_revision,
+                    status=existing,
+                )
+            ]
     if action.kind is ActionKind.DOCUMENT_VERSION:
         existing = await session.scalar(
             select(Document.status).where(
@@ -96,7 +113,14 @@ async def _action_problems(session: AsyncSession, action: ProposedAction) -> lis
             )
         )
         if existing in ("effective", "obsolete"):
-            return [f"document {action.target} version {action.new_revision} is already {existing}"]
+            return [
+                said(
+                    "document %(document)s version %(version)s is already %(status)s",
+                    document=action.target,
+                    version=action.new_revision,
+                    status=existing,
+                )
+            ]
     return []
 
 

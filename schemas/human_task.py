@@ -8,6 +8,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
+from schemas.wording import said
+
 
 class TaskKind(StrEnum):
     APPROVE = "approve"
@@ -110,26 +112,32 @@ class TaskSpec(BaseModel):
     def _consistent(self) -> TaskSpec:
         names = [o.name for o in self.outcomes]
         if not names:
-            raise ValueError("a task needs at least one outcome")
+            raise ValueError(said("a task needs at least one outcome"))
         if len(set(names)) != len(names):
-            raise ValueError("outcome names must be unique")
+            raise ValueError(said("outcome names must be unique"))
         if self.consensus_outcome is not None and self.consensus_outcome not in names:
-            raise ValueError("consensus_outcome must be one of the outcomes")
+            raise ValueError(said("consensus_outcome must be one of the outcomes"))
         field_names = {f.name for f in self.fields}
         for outcome in self.outcomes:
             missing = set(outcome.required_fields) - field_names
             if missing:
-                raise ValueError(f"outcome {outcome.name} requires undefined fields {missing}")
+                raise ValueError(
+                    said(
+                        "outcome %(name)s requires undefined fields %(fields)s",
+                        name=outcome.name,
+                        fields=missing,
+                    )
+                )
         if self.rule is DecisionRule.SEQUENTIAL and not self.stages:
-            raise ValueError("a sequential task needs stages")
+            raise ValueError(said("a sequential task needs stages"))
         if self.rule is DecisionRule.K_OF_N and self.k < 1:
-            raise ValueError("k must be at least 1")
+            raise ValueError(said("k must be at least 1"))
         if self.rule is not DecisionRule.SEQUENTIAL and not (
             self.candidates.groups or self.candidates.users
         ):
-            raise ValueError("a task needs candidate groups or users")
+            raise ValueError(said("a task needs candidate groups or users"))
         if self.sla <= timedelta(0):
-            raise ValueError("sla must be positive")
+            raise ValueError(said("sla must be positive"))
         return self
 
     @property

@@ -6,7 +6,9 @@ than 0`, `Title: string should have at most 200 characters` (pydantic's wording 
 have always shown it, without its "after validation" tail). Each problem is an `api.errors.Message`,
 and so are the `Label: problem` pairs and their `; ` list, so `ui.i18n.translate_message` (the
 `sentence` filter of the pages) translates the template and every value, labels included:
-`标题：字符串最多 200 个字符`. The English text is the one the forms have always shown.
+`标题：字符串最多 200 个字符`. The English text is the one the forms have always shown. A type
+without words here reads as pydantic says it, through `api.validation_problems.WORDING` (every
+type of pydantic-core, translated), so no problem of a form stays English.
 
 Used by ui/supply_views.py (and through it the quality and recall forms), ui/change_views.py and
 the approval and delegation forms of ui/routes.py."""
@@ -17,6 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.errors import Message
+from api.validation_problems import worded
 from ui.i18n import N_
 
 # the words of a form for pydantic's error types that need no value
@@ -58,8 +61,9 @@ LIMITS = {
 
 
 def said(error: Mapping[str, Any]) -> str:
-    """What is wrong with one field, in a form's words: a `Message` for a known error type, else
-    pydantic's (or our validator's) message, lower-cased to follow a label."""
+    """What is wrong with one field, in a form's words: a `Message` for a known error type, our
+    validator's `said(…)` problem, a plain `ValueError`'s text lower-cased to follow a label, or
+    pydantic's sentence for a type without form words (`api.validation_problems.worded`)."""
     kind = str(error.get("type", ""))
     ctx = error.get("ctx") or {}
     if kind == "string_too_short" and ctx.get("min_length") == 1:
@@ -83,6 +87,12 @@ def said(error: Mapping[str, Any]) -> str:
         and isinstance(getattr(given, "template", None), str)
     ):
         return given
+    if kind != "value_error":
+        # any other type: pydantic's own sentence, worded by the API's table of every type
+        shared = worded(error)
+        if isinstance(getattr(shared, "template", None), str):
+            return shared
+    # a plain ValueError("…") or a custom error: its text, translated where the catalog has it
     message = str(error.get("msg", "not valid")).removeprefix("Value error, ")
     return message[:1].lower() + message[1:]
 
