@@ -1,5 +1,10 @@
 """The audit trail report: every audit row of a record, a process or a period, oldest first,
-with the result of verifying the whole hash chain (and the e-signatures) when it was produced."""
+with the result of verifying the whole hash chain (and the e-signatures) when it was produced.
+
+Each row prints its action as recorded (`task.decided`, the column "Action", what a filter or a
+pivot in a spreadsheet works on) and, in the next column ("Action label"), the action's label
+in the reader's language (`ui.audit_actions`: 任务已决定; English: what the timelines show,
+`decided`)."""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.audit import verify_chain
 from erp.models import AuditEntry
 from erp.queries import audit_query, process_timeline
-from erp.reports import Report, Section, Translate, row, text_of
+from erp.reports import Report, Section, Translate, label, plain, row, text_of
 from erp.signatures import verify_signatures
+from ui.i18n import audit_reason
 
 MAX_ROWS = 5000
 
@@ -65,6 +71,16 @@ def _period(since: datetime | None, until: datetime | None) -> str:
     return f"{start}..{end}"
 
 
+def reason_cell(locale: str | None, reason: str | None, after: object) -> str:
+    """An audit row's reason as the report prints it: as recorded, and for a reader whose
+    language has its wording (`after["reason_wording"]`, `ui.i18n.audit_reason`) the
+    translation with the recorded English beside it in parentheses, as `erp.reports.recorded`
+    prints a stored value, so an auditor still reads what the row holds."""
+    english = reason or ""
+    shown = audit_reason(locale, english, after if isinstance(after, dict) else None)
+    return f"{shown} ({english})" if english and shown != english else english
+
+
 async def _rows(session: AsyncSession, selection: AuditSelection) -> list[AuditEntry]:
     if selection.process_id:
         rows = await process_timeline(session, selection.process_id)
@@ -87,10 +103,12 @@ async def _rows(session: AsyncSession, selection: AuditSelection) -> list[AuditE
 
 
 async def audit_trail_report(
-    session: AsyncSession, selection: AuditSelection, _: Translate
+    session: AsyncSession, selection: AuditSelection, _: Translate, locale: str | None = None
 ) -> Report:
     """The rows selected and the verification of the chain they belong to. The chain is
-    verified first, so the rows printed were read after it."""
+    verified first, so the rows printed were read after it. `locale` is the reader's, for the
+    reasons a workflow recorded with their wording (`reason_cell`)."""
+    _ = plain(_)
     chain = await verify_chain(session)
     signatures = await verify_signatures(session)
     rows = await _rows(session, selection)
@@ -124,6 +142,7 @@ async def audit_trail_report(
             _("When (UTC)"),
             _("Who"),
             _("Action"),
+            _("Action label"),
             _("Record"),
             _("Outcome"),
             _("Why"),
@@ -140,11 +159,12 @@ async def audit_trail_report(
                 if e.on_behalf_of
                 else e.actor,
                 e.action,
+                label(_, "audit action", e.action),
                 f"{e.entity_type} {e.entity_id}",
                 _("%(outcome)s (after the break)", outcome=e.outcome)
                 if broken and e.id >= broken
                 else e.outcome,
-                e.reason,
+                reason_cell(locale, e.reason, e.after),
                 e.before,
                 e.after,
                 " ".join(p for p in (e.source, e.workflow_id or "", e.activity or "") if p),
@@ -152,7 +172,7 @@ async def audit_trail_report(
             )
             for e in rows
         ],
-        widths=[0.5, 1.2, 0.9, 1.2, 1.4, 0.7, 1.4, 1.6, 1.6, 1.4, 1.6],
+        widths=[0.5, 1.1, 0.9, 1.2, 1.1, 1.3, 0.6, 1.4, 1.5, 1.5, 1.3, 1.5],
         empty=_("No audit row matches the selection."),
     )
     return Report(

@@ -3,18 +3,21 @@ effectiveness check, the signatures, what is still open and the timeline (audit 
 
 from __future__ import annotations
 
-from erp.reports import Report, Section, Translate, row, text_of
+from erp.reports import Report, Section, Translate, plain, recorded, row, text_of
 from schemas.api import AuditOut, CapaDetail, SignatureOut, TaskOut
 
 
 def capa_report(capa: CapaDetail, _: Translate) -> Report:
-    """The report of one CAPA as the CAPA API reads it (api.quality_service.capa_detail)."""
+    """The report of one CAPA as the CAPA API reads it (api.quality_service.capa_detail).
+    A stored status or kind prints as recorded, with its label beside it for a reader of
+    another language (`erp.reports.recorded`)."""
+    _ = plain(_)
     facts = Section(
         _("CAPA"),
         facts=[
             (_("Process"), capa.id),
             (_("Title"), capa.title),
-            (_("Status"), capa.status),
+            (_("Status"), recorded(_, "capa status", capa.status)),
             (_("Source"), capa.source),
             (_("Nonconformance"), capa.nc_number or _("none")),
             (_("Owner"), capa.owner),
@@ -25,7 +28,7 @@ def capa_report(capa: CapaDetail, _: Translate) -> Report:
             (_("Plan round"), str(capa.plan_round)),
             (_("Effectiveness wait (days)"), str(capa.effectiveness_wait_days)),
             (_("Effectiveness due on"), text_of(capa.effectiveness_due_on)),
-            (_("Current step"), capa.current_step),
+            (_("Current step"), recorded(_, "capa status", capa.current_step)),
         ],
     )
     analysis = Section(
@@ -44,7 +47,10 @@ def capa_report(capa: CapaDetail, _: Translate) -> Report:
                 + (f" ({_('current')})" if plan.current else ""),
                 facts=(
                     [
-                        (_("Effectiveness"), plan.effectiveness.outcome),
+                        (
+                            _("Effectiveness"),
+                            recorded(_, "effectiveness", plan.effectiveness.outcome),
+                        ),
                         (_("Verifier"), plan.effectiveness.verifier),
                         (_("Checked"), text_of(plan.effectiveness.checked_at)),
                         (_("Evidence"), plan.effectiveness.evidence),
@@ -68,11 +74,12 @@ def capa_report(capa: CapaDetail, _: Translate) -> Report:
                 rows=[
                     row(
                         a.seq,
-                        a.kind,
+                        recorded(_, "action kind", a.kind),
                         a.description,
                         a.owner,
                         a.due_on,
-                        a.status + (f" ({_('overdue')})" if a.overdue else ""),
+                        recorded(_, "action status", a.status)
+                        + (f" ({_('overdue')})" if a.overdue else ""),
                         a.evidence,
                         a.completed_by,
                         a.completed_at,
@@ -112,7 +119,7 @@ def open_tasks_section(tasks: list[TaskOut], _: Translate) -> Section:
     return Section(
         _("Open tasks"),
         columns=[_("Task"), _("Kind"), _("Status"), _("Due (UTC)")],
-        rows=[row(t.title, t.kind, t.status, t.due_at) for t in tasks],
+        rows=[row(t.title, recorded(_, "task kind", t.kind), t.status, t.due_at) for t in tasks],
         widths=[3, 1, 1, 1.3],
     )
 
@@ -122,7 +129,14 @@ def timeline_section(timeline: list[AuditOut], _: Translate) -> Section:
         _("Timeline (audit trail)"),
         columns=[_("Row"), _("When (UTC)"), _("Who"), _("Action"), _("Record"), _("Why")],
         rows=[
-            row(a.id, a.recorded_at, a.actor, a.action, a.entity_id, a.reason or a.outcome)
+            row(
+                a.id,
+                a.recorded_at,
+                a.actor,
+                recorded(_, "audit action", a.action),
+                a.entity_id,
+                a.reason or a.outcome,
+            )
             for a in timeline
         ],
         widths=[0.5, 1.3, 0.8, 1.4, 1.6, 2.4],

@@ -12,7 +12,7 @@ from erp.master_data import Lot, WorkOrder
 from erp.production import device_history
 from erp.quality import NcLot, Nonconformance
 from erp.queries import process_signatures
-from erp.reports import Report, Section, Translate, row, text_of
+from erp.reports import Report, Section, Translate, plain, recorded, row, text_of
 from erp.supply import SerialNumber
 from schemas.api import LotDetail
 
@@ -26,7 +26,10 @@ class NotAFinishedLot(ValueError):
 
 
 async def device_history_report(session: AsyncSession, lot: LotDetail, _: Translate) -> Report:
-    """The DHR of `lot` (its facts as the lot API reads them) from what the ERP holds."""
+    """The DHR of `lot` (its facts as the lot API reads them) from what the ERP holds. A stored
+    status or kind prints as recorded, with its label beside it for a reader of another
+    language (`erp.reports.recorded`)."""
+    _ = plain(_)
     row_ = await session.execute(
         select(Lot, WorkOrder)
         .join(WorkOrder, WorkOrder.id == Lot.work_order_id)
@@ -67,7 +70,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 (_("On hand now"), f"{text_of(lot.quantity)} {lot.uom}"),
                 (_("Manufactured on"), text_of(dhr.manufactured_on)),
                 (_("Expires on"), text_of(dhr.expires_on) or _("no expiry")),
-                (_("Status now"), lot.status),
+                (_("Status now"), recorded(_, "lot status", lot.status)),
                 (_("Hold reason"), lot.hold_reason),
                 (
                     _("Serial numbers"),
@@ -84,7 +87,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 (_("Process"), text_of(work_order.process_id)),
                 (_("Planned quantity"), text_of(work_order.quantity)),
                 (_("Produced quantity"), text_of(work_order.produced_quantity)),
-                (_("Status"), work_order.status),
+                (_("Status"), recorded(_, "work order status", work_order.status)),
                 (_("Requested by"), text_of(work_order.requested_by)),
                 (_("Created"), text_of(work_order.created_at)),
                 (_("Released to production"), text_of(work_order.released_at)),
@@ -126,8 +129,8 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
             ],
             rows=[
                 row(
-                    i.kind,
-                    i.outcome,
+                    recorded(_, "inspection kind", i.kind),
+                    recorded(_, "outcome", i.outcome),
                     i.inspector,
                     i.sample_size,
                     i.accept_number,
@@ -180,7 +183,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                     nc.number,
                     nc.title,
                     nc.severity,
-                    nc.status,
+                    recorded(_, "nc status", nc.status),
                     link.role,
                     link.disposition,
                     link.justification,
@@ -201,7 +204,14 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 _("When (UTC)"),
             ],
             rows=[
-                row(h.from_status, h.to_status, h.reason, h.changed_by, h.process_id, h.changed_at)
+                row(
+                    recorded(_, "lot status", h.from_status),
+                    recorded(_, "lot status", h.to_status),
+                    h.reason,
+                    h.changed_by,
+                    h.process_id,
+                    h.changed_at,
+                )
                 for h in lot.status_history
             ],
         ),
@@ -216,14 +226,21 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 _("When (UTC)"),
             ],
             rows=[
-                row(m.kind, m.quantity, m.reference, m.actor, m.process_id, m.created_at)
+                row(
+                    recorded(_, "movement kind", m.kind),
+                    m.quantity,
+                    m.reference,
+                    m.actor,
+                    m.process_id,
+                    m.created_at,
+                )
                 for m in lot.movements
             ],
         ),
         Section(
             _("Serial numbers"),
             columns=[_("Serial"), _("UDI"), _("Status")],
-            rows=[row(s.serial, s.udi, s.status) for s in serials],
+            rows=[row(s.serial, s.udi, recorded(_, "serial status", s.status)) for s in serials],
             widths=[1, 3, 1],
         ),
     ]

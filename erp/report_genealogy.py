@@ -3,12 +3,14 @@ and everything it went into (forward, to the finished lots and the consignees th
 
 from __future__ import annotations
 
-from erp.reports import Report, Section, Translate, row
+from erp.reports import Report, Section, Translate, plain, recorded, row
 from schemas.supply import TraceResult
 
 
 def genealogy_report(backward: TraceResult, forward: TraceResult, _: Translate) -> Report:
-    """Both traces of one lot (erp.trace.trace_lot), as one report."""
+    """Both traces of one lot (erp.trace.trace_lot), as one report; a lot's status prints as
+    recorded, with its label beside it for a reader of another language."""
+    _ = plain(_)
     root = next((lot for lot in backward.lots if lot.depth == 0), None)
     facts = [(_("Lot traced"), backward.root)]
     if backward.serial:
@@ -16,7 +18,7 @@ def genealogy_report(backward: TraceResult, forward: TraceResult, _: Translate) 
     if root is not None:
         facts += [
             (_("Part"), f"{root.part_number} {_('revision')} {root.revision}"),
-            (_("Status now"), root.status),
+            (_("Status now"), recorded(_, "lot status", root.status)),
         ]
     facts += [
         (_("Lots it came from"), str(sum(1 for lot in backward.lots if lot.depth > 0))),
@@ -82,7 +84,7 @@ def _lots(title: str, trace: TraceResult, _: Translate) -> Section:
                 lot.lot_number,
                 lot.part_number,
                 lot.revision,
-                lot.status,
+                recorded(_, "lot status", lot.status),
                 lot.quantity,
                 lot.supplier_code,
                 lot.supplier_lot,

@@ -7,16 +7,18 @@ from __future__ import annotations
 from typing import Any
 
 from erp.report_capa import open_tasks_section, signatures_section, timeline_section
-from erp.reports import Report, Section, Translate, row, text_of
+from erp.reports import Report, Section, Translate, plain, recorded, row, text_of
 from schemas.api import RecallDetail
 
 
 def recall_report(recall: RecallDetail, _: Translate) -> Report:
-    """The report of one recall (or drill) as the recall API reads it."""
+    """The report of one recall (or drill) as the recall API reads it. A stored status or role
+    prints as recorded, with its label beside it for a reader of another language."""
+    _ = plain(_)
     yes_no = {True: _("yes"), False: _("no"), None: ""}
-    status = recall.status
+    status = recorded(_, "recall status", recall.status)
     if recall.drill:
-        status = _("%(status)s (drill: nothing left the house)", status=recall.status)
+        status = _("%(status)s (drill: nothing left the house)", status=status)
     facts = Section(
         _("Recall"),
         facts=[
@@ -68,10 +70,10 @@ def recall_report(recall: RecallDetail, _: Translate) -> Report:
             row(
                 lot.lot_number,
                 lot.part_number,
-                lot.role,
+                recorded(_, "recall lot role", lot.role),
                 f"v{lot.scope_version}",
-                lot.status_before,
-                lot.status,
+                recorded(_, "lot status", lot.status_before),
+                recorded(_, "lot status", lot.status),
                 yes_no[lot.held],
             )
             for lot in scope.lots

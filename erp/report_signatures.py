@@ -8,7 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.models import ESignature
 from erp.queries import process_signatures
-from erp.reports import Report, Section, Translate, row, text_of
+from erp.reports import Report, Section, Translate, plain, recorded, row, text_of
 from erp.signatures import signature_problem
 
 
@@ -28,6 +28,7 @@ async def signed_record_report(
     session: AsyncSession, process_id: str, title: str, _: Translate
 ) -> Report:
     """Every signature of the process `process_id` (its human tasks), oldest first."""
+    _ = plain(_)
     signatures = await process_signatures(session, process_id)
     if not signatures:
         raise NoSignatures(process_id)
@@ -84,7 +85,7 @@ def _one(number: int, s: ESignature, problem: str, _: Translate) -> Section:
         (_("Signed record"), f"{s.record_type} {s.record_id}"),
         (_("Task"), text_of(content.get("title"))),
         (_("Business key"), text_of(content.get("business_key"))),
-        (_("Outcome signed"), text_of(content.get("outcome"))),
+        (_("Outcome signed"), recorded(_, "outcome", content.get("outcome"))),
         (_("Comment"), text_of(content.get("comment"))),
         (_("Fields"), text_of(content.get("fields") or {})),
     ]

@@ -24,6 +24,7 @@ from functools import cache
 from typing import Any
 from xml.sax.saxutils import escape
 
+from markupsafe import Markup
 from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle, getSampleStyleSheet
@@ -40,6 +41,9 @@ from reportlab.platypus import (
     TableStyle,
 )
 
+from ui import values
+from ui.i18n import keyed
+
 Translate = Callable[..., str]  # ui.i18n.gettext_for(locale): English text -> the reader's
 FORMATS = ("pdf", "csv")
 HEADER_END = b"\r\n\r\n"  # the CSV's header lines end at the first empty line
@@ -54,6 +58,47 @@ _SPREADSHEET_FORMULA = re.compile(r"^[=+@\t\r]|^-(?![\d.])")
 def english(message: str, **values: Any) -> str:
     """The identity translation, for callers that print in English."""
     return message % values if values else message
+
+
+def plain(_: Translate) -> Translate:
+    """A report's `_` giving plain text: a page's `_` (`ui.i18n.gettext_for`) answers HTML-safe
+    markup, whose values are escaped (`O'Brien & Co` → `O&#39;Brien &amp; Co`); a report is
+    no HTML (the PDF escapes what it prints itself, a CSV cell is text), so the escaping is
+    undone once."""
+
+    def translate(message: str, /, **found: Any) -> str:
+        text = _(message, **found)
+        return text.unescape() if isinstance(text, Markup) else str(text)
+
+    return translate
+
+
+def label(_: Translate, context: str, value: object) -> str:
+    """A stored value's label in the reader's language, as the pages show it
+    (`ui.values.stored`): the entry of its context (`msgctxt "audit action"`), else the label's
+    own translation (as it is, or capitalised, as an outcome `reject` finds `Reject`), else the
+    English label (`ui.values.VALUE_LABELS`; a value it does not know, `_` read as a space)."""
+    english_label = values.english(context, value)
+    if not english_label:
+        return ""
+    capitalised = english_label[:1].upper() + english_label[1:]
+    for key in (keyed(context, english_label), english_label, capitalised):
+        text = str(_(key))
+        if text != key:
+            return text
+    return english_label
+
+
+def recorded(_: Translate, context: str, value: object) -> str:
+    """A stored value (a status, a kind, a role) as a report prints it: as recorded, and for a
+    reader whose language has its label, the label with the recorded value beside it in
+    parentheses (`已放行 (RELEASED)`), so an auditor still reads what the database holds. An
+    English report prints the value as recorded, as it always has."""
+    raw = text_of(value)
+    if not raw:
+        return raw
+    shown = label(_, context, raw)
+    return raw if shown in (raw, values.english(context, raw)) else f"{shown} ({raw})"
 
 
 @dataclass

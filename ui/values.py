@@ -56,6 +56,7 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "root_cause",
         "planning",
         "plan_approval",
+        "actions",
         "reopened",
         "effectiveness_wait",
         "effectiveness_check",
@@ -101,7 +102,15 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "received", "purchasing", "production", "shipping", "blocked", "delivered", "cancelled"
     ),
     "purchase order status": _as_shown(
-        "draft", "issued", "confirmed", "partially_received", "received", "rejected", "cancelled"
+        "draft",
+        "approved",
+        "issued",
+        "confirmed",
+        "partially_received",
+        "received",
+        "rejected",
+        "closed",
+        "cancelled",
     ),
     "shipment status": _as_shown("planned", "shipped", "delivered", "cancelled"),
     "inspection kind": _as_shown("incoming", "in_process", "final"),

@@ -140,7 +140,9 @@ async def build_audit_trail(
 ) -> Report:
     principal.require("audit:read")
     try:
-        return await audit_trail_report(session, selection, gettext_for(principal.locale))
+        return await audit_trail_report(
+            session, selection, gettext_for(principal.locale), principal.locale
+        )
     except TooManyRows as err:
         raise ApiError(
             422,
