@@ -8,6 +8,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from erp.audit import AuditRecord, append_audit
+from workflows.wording import reason_wording
 
 
 def activity_origin() -> dict[str, Any]:
@@ -21,6 +22,13 @@ def activity_origin() -> dict[str, Any]:
     }
 
 
+def with_reason_wording(after: dict[str, Any] | None, reason: str) -> dict[str, Any] | None:
+    """An audit row's `after` with the reason's wording under "reason_wording" when the reason
+    is a `said(…)`; as it is for a plain reason (a person's own words, an older input)."""
+    spoken = reason_wording(reason)
+    return after if spoken is None else {**(after or {}), "reason_wording": spoken}
+
+
 async def audit(
     session: AsyncSession,
     *,
@@ -32,7 +40,10 @@ async def audit(
     **fields: Any,
 ) -> None:
     """This activity's audit row, in the session's transaction, under its idempotency key;
-    `fields` are the rest of the AuditRecord (reason, outcome, before, after)."""
+    `fields` are the rest of the AuditRecord (reason, outcome, before, after). A reason that is
+    a `said(…)` keeps its wording in the row's after["reason_wording"] (the English `reason` as
+    it is), so the pages show it in the reader's language (`ui.i18n.audit_reason`)."""
+    fields["after"] = with_reason_wording(fields.get("after"), fields.get("reason") or "")
     await append_audit(
         session,
         AuditRecord(

@@ -43,7 +43,7 @@ from schemas.capa import (
     SetCapaStatusInput,
     describe_action,
 )
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again
 
 # a CAPA status that ends the process, and how the process row shows it
 TERMINAL = {"closed": "completed", "cancelled": "cancelled"}
@@ -67,7 +67,7 @@ async def active_users(session: AsyncSession, usernames: set[str]) -> set[str]:
 
 
 async def _capa(session: AsyncSession, process_id: str, *, lock: bool = False) -> Capa:
-    return await required_process_record(session, Capa, process_id, "CAPA", lock=lock)
+    return await required_process_record(session, Capa, process_id, said("CAPA"), lock=lock)
 
 
 async def _action(session: AsyncSession, capa: Capa, plan_round: int, seq: int) -> CapaAction:
@@ -214,7 +214,7 @@ class CapaActivities:
                 action=f"capa.{data.status}",
                 entity_type="capa",
                 entity_id=capa.number,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
                 before=before,
                 after={
                     "status": capa.status,
@@ -303,8 +303,15 @@ class CapaActivities:
                 action="capa.plan_recorded",
                 entity_type="capa",
                 entity_id=capa.number,
-                reason=f"plan round {data.plan_round}"
-                + (f", replacing the draft sent back (attempt {data.attempt})" if draft else ""),
+                reason=(
+                    said(
+                        "plan round %(round)s, replacing the draft sent back (attempt %(attempt)s)",
+                        round=data.plan_round,
+                        attempt=data.attempt,
+                    )
+                    if draft
+                    else said("plan round %(round)s", round=data.plan_round)
+                ),
                 before=before,
                 after={
                     "plan_round": data.plan_round,
@@ -354,7 +361,11 @@ class CapaActivities:
                 action="capa.action_change_linked",
                 entity_type="capa",
                 entity_id=capa.number,
-                reason=f"action {data.seq} is carried by change {data.change_number}",
+                reason=said(
+                    "action %(seq)s is carried by change %(change)s",
+                    seq=data.seq,
+                    change=data.change_number,
+                ),
                 before=before,
                 after=_action_row(action),
                 key=key,
@@ -379,7 +390,12 @@ class CapaActivities:
                 action="capa.action_completed",
                 entity_type="capa",
                 entity_id=capa.number,
-                reason=f"action {data.seq} of plan round {data.plan_round}: {action.description}",
+                reason=said(
+                    "action %(seq)s of plan round %(round)s: %(action)s",
+                    seq=data.seq,
+                    round=data.plan_round,
+                    action=action.description,
+                ),
                 before=before,
                 after=_action_row(action) | {"evidence": data.evidence},
                 key=key,

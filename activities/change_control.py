@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.audit_context import activity_origin
+from activities.audit_context import activity_origin, with_reason_wording
 from activities.process import mirror_status
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.change_control import CHANGE_NUMBER, ChangeAssessment, ChangeRequest, ChangeRevision
@@ -30,7 +30,7 @@ from schemas.change_control import (
     ReviseChangeInput,
     SetChangeStatusInput,
 )
-from workflows.wording import refuse
+from workflows.wording import refuse, said_again
 
 TERMINAL = {"closed": "completed", "withdrawn": "cancelled", "cancelled": "cancelled"}
 
@@ -126,7 +126,9 @@ class ChangeControlActivities:
                     entity_id=change.number,
                     reason=data.reason,
                     before={"status": before},
-                    after={"status": data.status},
+                    after=with_reason_wording(
+                        {"status": data.status}, said_again(data.reason_wording, data.reason)
+                    ),
                     idempotency_key=key,
                     **activity_origin(),
                 ),

@@ -31,7 +31,7 @@ from schemas.customer_order import (
     Shortage,
 )
 from schemas.supply import PurchaseLine
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again
 
 TERMINAL = {"delivered": "completed", "cancelled": "cancelled"}
 
@@ -241,7 +241,7 @@ class CustomerOrderActivities:
                 action=f"customer_order.{data.status}",
                 entity_type="customer_order",
                 entity_id=order.number,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
                 before={"status": before},
                 after={"status": data.status, "children": data.children},
                 key=key,

@@ -371,6 +371,9 @@ class HumanTaskActivities:
             before = _task_snapshot(task)
             task.status = TaskStatus.CANCELLED.value
             task.closed_at = await database_now(session)
+            after = _task_snapshot(task)
+            if data.reason_wording:  # only when given: older inputs write the row as before
+                after["reason_wording"] = data.reason_wording
             await append_audit(
                 session,
                 AuditRecord(
@@ -380,7 +383,7 @@ class HumanTaskActivities:
                     entity_id=str(task.id),
                     reason=data.reason,
                     before=before,
-                    after=_task_snapshot(task),
+                    after=after,
                     idempotency_key=key,
                     **activity_origin(),
                 ),

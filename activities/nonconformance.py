@@ -62,7 +62,7 @@ from schemas.nonconformance import (
     SetNcStatusInput,
 )
 from schemas.production import quantity_text
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again
 
 NC_DUE_DAYS = 30
 SCAR_DUE_DAYS = 30
@@ -87,7 +87,7 @@ def _refused(message: str) -> ApplicationError:
 async def _nc(session: AsyncSession, process_id: str) -> Nonconformance:
     """The process's nonconformance, locked for this transaction."""
     return await required_process_record(
-        session, Nonconformance, process_id, "nonconformance", lock=True
+        session, Nonconformance, process_id, said("nonconformance"), lock=True
     )
 
 
@@ -361,7 +361,11 @@ class NonconformanceActivities:
                 entity_type="nonconformance",
                 entity_id=nc.number,
                 key=key,
-                reason=f"{sum(s.held for s in states)} of {len(states)} lot(s) held",
+                reason=said(
+                    "%(held)s of %(lots)s lot(s) held",
+                    held=sum(s.held for s in states),
+                    lots=len(states),
+                ),
                 after=answer.model_dump(mode="json"),
             )
             return answer
@@ -402,7 +406,7 @@ class NonconformanceActivities:
         """Lots made from the same component lots as the NC's affected lots (erp.containment)."""
         async with self._sessions() as session:
             nc = await required_process_record(
-                session, Nonconformance, data.process_id, "nonconformance"
+                session, Nonconformance, data.process_id, said("nonconformance")
             )
             rows = list(await session.scalars(select(NcLotRow).where(NcLotRow.nc_id == nc.id)))
             candidates, components = await extension_candidates(
@@ -430,7 +434,7 @@ class NonconformanceActivities:
                 seq=data.seq,
                 status=data.status,
                 actor=data.actor,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
             )
 
     @activity.defn(name="record_investigation")
@@ -741,7 +745,7 @@ class NonconformanceActivities:
         the consignees and the quantities (read only)."""
         async with self._sessions() as session:
             nc = await required_process_record(
-                session, Nonconformance, data.process_id, "nonconformance"
+                session, Nonconformance, data.process_id, said("nonconformance")
             )
             rows = await session.execute(
                 select(NcLotRow.lot_id, Lot.lot_number)

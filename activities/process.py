@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
@@ -94,6 +95,13 @@ class ProcessActivities:
             process.outcome = data.outcome or process.outcome
             if data.status != "running":
                 process.closed_at = await database_now(session)
+            after: dict[str, Any] = {
+                "status": data.status,
+                "step": data.step,
+                "outcome": data.outcome,
+            }
+            if data.reason_wording:  # only when given: older inputs write the row as before
+                after["reason_wording"] = data.reason_wording
             await append_audit(
                 session,
                 AuditRecord(
@@ -103,7 +111,7 @@ class ProcessActivities:
                     entity_id=data.process_id,
                     reason=data.reason,
                     before=before,
-                    after={"status": data.status, "step": data.step, "outcome": data.outcome},
+                    after=after,
                     workflow_id=info.workflow_id,
                     run_id=info.workflow_run_id,
                     activity=info.activity_type,

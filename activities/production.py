@@ -56,11 +56,14 @@ from schemas.production import (
     Shortage,
     quantity_text,
 )
-from workflows.wording import refuse, said
+from schemas.shipping import shortages_said
+from workflows.wording import refuse, said, wording
 
 
 async def _work_order(session: AsyncSession, process_id: str, *, lock: bool = False) -> WorkOrder:
-    return await required_process_record(session, WorkOrder, process_id, "work order", lock=lock)
+    return await required_process_record(
+        session, WorkOrder, process_id, said("work order"), lock=lock
+    )
 
 
 async def _finished_lot(session: AsyncSession, work_order: WorkOrder, lot_number: str) -> Lot:
@@ -113,6 +116,7 @@ class WorkOrderActivities:
                 return RegisterWorkOrderResult(
                     number=earlier.entity_id,
                     refusal=earlier.reason,
+                    refusal_wording=(earlier.after or {}).get("reason_wording"),
                     part_number=request.part_number,
                 )
             number = await next_number(session, "WO", WO_NUMBER)
@@ -132,7 +136,10 @@ class WorkOrderActivities:
                     key=key,
                 )
                 return RegisterWorkOrderResult(
-                    number=number, refusal=refusal, part_number=request.part_number
+                    number=number,
+                    refusal=refusal,
+                    refusal_wording=wording(refusal),
+                    part_number=request.part_number,
                 )
             assert item is not None
             work_order = WorkOrder(
@@ -204,7 +211,7 @@ class WorkOrderActivities:
                 ),
                 entity_type="work_order",
                 entity_id=work_order.number,
-                reason=allocation.shortage_text(),
+                reason=shortages_said(allocation.shortages),
                 before=before,
                 after={
                     "status": work_order.status,
@@ -261,10 +268,14 @@ class WorkOrderActivities:
                         )
                     )
             if shortages:
-                problem = "materials short: " + "; ".join(s.describe() for s in shortages)
+                problem = said(
+                    "materials short: %(shortages)s", shortages=shortages_said(shortages)
+                )
         if problem:
-            record = ProductionRecord(problem=problem)
-            await self._audit_production(session, work_order, data, key, record, refused=True)
+            record = ProductionRecord(problem=problem, problem_wording=wording(problem))
+            await self._audit_production(
+                session, work_order, data, key, record, refused=True, problem=problem
+            )
             return record
         # components first: a refused lot stops everything before a lot number is spent
         issued: list[tuple[LotPick, int]] = []
@@ -362,6 +373,7 @@ class WorkOrderActivities:
         record: ProductionRecord,
         *,
         refused: bool,
+        problem: str = "",
     ) -> None:
         await audit(
             session,
@@ -370,7 +382,7 @@ class WorkOrderActivities:
             entity_type="work_order",
             entity_id=work_order.number,
             outcome="refused" if refused else "ok",
-            reason=record.problem or data.notes,
+            reason=problem or record.problem or data.notes,
             after={"record": record.model_dump(mode="json"), "notes": data.notes},
             key=key,
         )
@@ -605,34 +617,46 @@ async def _registration_refusal(
 ) -> str:
     request = data.request
     if item is None:
-        return f"{request.part_number} has no effective revision: nothing can be made of it"
+        return said(
+            "%(part)s has no effective revision: nothing can be made of it",
+            part=request.part_number,
+        )
     problem = await revision_refusal(session, item.id)
     if problem:
         return problem
     if not await _bom(session, item.id):
-        return f"{item.part_number} revision {item.revision} has no bill of materials"
+        return said(
+            "%(part)s revision %(revision)s has no bill of materials",
+            part=item.part_number,
+            revision=item.revision,
+        )
     if item.serial_controlled:
         if not item.gtin:
-            return f"{item.part_number} is serialised but has no GTIN: its UDI cannot be made"
+            return said(
+                "%(part)s is serialised but has no GTIN: its UDI cannot be made",
+                part=item.part_number,
+            )
         if request.quantity != request.quantity.to_integral_value():
-            return (
-                f"{item.part_number} is serialised: make a whole number of units, "
-                f"not {quantity_text(request.quantity)}"
+            return said(
+                "%(part)s is serialised: make a whole number of units, not %(quantity)s",
+                part=item.part_number,
+                quantity=quantity_text(request.quantity),
             )
     if request.customer_order and customer_order is None:
-        return f"customer order {request.customer_order} is not known"
+        return said("customer order %(order)s is not known", order=request.customer_order)
     return ""
 
 
 def _quantity_problem(data: RecordProductionInput, item: Item) -> str:
     if data.produced_quantity <= 0:
-        return "the produced quantity must be more than 0"
+        return said("the produced quantity must be more than 0")
     if data.scrap_quantity < 0:
-        return "the scrap quantity cannot be negative"
+        return said("the scrap quantity cannot be negative")
     whole = data.produced_quantity == data.produced_quantity.to_integral_value()
     if item.serial_controlled and not whole:
-        return (
-            f"{item.part_number} is serialised: the produced quantity must be whole, "
-            f"not {quantity_text(data.produced_quantity)}"
+        return said(
+            "%(part)s is serialised: the produced quantity must be whole, not %(quantity)s",
+            part=item.part_number,
+            quantity=quantity_text(data.produced_quantity),
         )
     return ""

@@ -64,8 +64,9 @@ from schemas.purchase import (
     SupplierCheck,
     SupplierCheckInput,
 )
+from schemas.shipping import joined_said
 from schemas.supply import PurchaseRequest
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again, wording
 
 # a purchase order in one of these statuses has ended: no later step changes it
 ENDED = ("rejected", "cancelled", "closed")
@@ -148,20 +149,26 @@ async def _registration_refusal(
     session: AsyncSession, request: PurchaseRequest, supplier: Supplier | None
 ) -> tuple[str, dict[str, Item]]:
     """Why the requisition cannot become an order ('' when it can), and each part's revision."""
-    problems = [] if supplier else [f"supplier {request.supplier_code} is not known"]
+    problems: list[str] = (
+        []
+        if supplier
+        else [said("supplier %(supplier)s is not known", supplier=request.supplier_code)]
+    )
     parts = [line.part_number for line in request.lines]
     problems += [
-        f"{pn} is on more than one line; order it on one line"
+        said("%(part)s is on more than one line; order it on one line", part=pn)
         for pn in sorted({pn for pn in parts if parts.count(pn) > 1})
     ]
     items: dict[str, Item] = {}
     for pn in dict.fromkeys(parts):
         item = await effective_revision(session, pn)
         if item is None:
-            problems.append(f"{pn} has no effective revision, so it cannot be ordered")
+            problems.append(
+                said("%(part)s has no effective revision, so it cannot be ordered", part=pn)
+            )
         else:
             items[pn] = item
-    return "; ".join(problems), items
+    return joined_said(problems), items
 
 
 async def _registered(session: AsyncSession, order: PurchaseOrder) -> RegisteredPurchase:
@@ -364,14 +371,22 @@ class PurchaseActivities:
                 if isinstance(registered, RegisteredPurchase):
                     return registered
                 refusal = registered
+        # details: the PO number (what older workflows read), then the reason's wording
         raise ApplicationError(
-            refusal.reason, refusal.number, type="PurchaseRefused", non_retryable=True
+            refusal.reason,
+            refusal.number,
+            wording(refusal.reason),
+            type="PurchaseRefused",
+            non_retryable=True,
         )
 
     @staticmethod
     async def _earlier_refusal(session: AsyncSession, process_id: str) -> Refusal | None:
         earlier = await recorded(session, f"{process_id}:refused")
-        return Refusal(earlier.entity_id, earlier.reason) if earlier else None
+        if earlier is None:
+            return None
+        spoken = (earlier.after or {}).get("reason_wording")
+        return Refusal(earlier.entity_id, said_again(spoken, earlier.reason))
 
     @staticmethod
     async def _register(
@@ -466,7 +481,7 @@ class PurchaseActivities:
                 action=f"purchase.{data.status}",
                 entity_id=order.number,
                 key=key,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
                 before={"status": before},
                 after={"status": data.status}
                 | ({"approvers": data.approvers} if data.approvers else {}),

@@ -74,7 +74,7 @@ from schemas.recall_activities import (
     SetRecallStatusInput,
     StatusReportInput,
 )
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again
 
 REPORT_WORKING_DAYS = 10  # 21 CFR 806.10(b)
 TERMINAL = {"closed": "completed", "cancelled": "cancelled"}
@@ -88,7 +88,7 @@ def _refused(message: str, kind: str = "RecallRefused") -> ApplicationError:
 
 async def _recall(session: AsyncSession, process_id: str) -> Recall:
     """The process's recall, locked for this transaction."""
-    return await required_process_record(session, Recall, process_id, "recall", lock=True)
+    return await required_process_record(session, Recall, process_id, said("recall"), lock=True)
 
 
 async def _lots_named(session: AsyncSession, numbers: list[str]) -> dict[str, Lot]:
@@ -171,7 +171,7 @@ class RecallActivities:
                         entity_id=pid,
                         key=f"{pid}:refused",
                         outcome="refused",
-                        reason=f"lot(s) not known: {', '.join(missing)}",
+                        reason=said("lot(s) not known: %(lots)s", lots=", ".join(missing)),
                         after=request.model_dump(mode="json"),
                     )
             if existing is not None:
@@ -615,7 +615,7 @@ class RecallActivities:
     async def measure_effectiveness(self, data: RecallInput) -> Effectiveness:
         """Responded and reconciled shares against the level's target, checks done (read only)."""
         async with self._sessions() as session:
-            recall = await required_process_record(session, Recall, data.process_id, "recall")
+            recall = await required_process_record(session, Recall, data.process_id, said("recall"))
             figures = await effectiveness(session, recall)
         return Effectiveness(
             level=figures.level,
@@ -666,7 +666,12 @@ class RecallActivities:
                 entity_type="recall",
                 entity_id=recall.number,
                 key=key,
-                reason=f"level {level}: {percent} % of {len(rows)} consignee(s)",
+                reason=said(
+                    "level %(level)s: %(percent)s %% of %(consignees)s consignee(s)",
+                    level=level,
+                    percent=percent,
+                    consignees=len(rows),
+                ),
                 after=answer.model_dump(),
             )
             return answer
@@ -792,5 +797,5 @@ class RecallActivities:
                 seq=data.seq,
                 status=data.status,
                 actor=data.actor,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
             )

@@ -38,6 +38,7 @@ from schemas.recall_notice import (
     SendReminderInput,
     SentRecallNotice,
 )
+from workflows.wording import said
 
 SUPPRESSED = "suppressed (drill)"
 REMINDER_DAYS = 7  # the notice asks for an answer within 7 days; reminders follow at that pace
@@ -195,7 +196,9 @@ class RecallNoticeActivities:
                 entity_type="recall_consignee",
                 entity_id=consignee.entity_id,
                 outcome=SUPPRESSED if data.drill else "sent",
-                reason=f"no answer {data.reminder * REMINDER_DAYS} days after the notice",
+                reason=said(
+                    "no answer %(days)s days after the notice", days=data.reminder * REMINDER_DAYS
+                ),
                 after={
                     "reminder": data.reminder,
                     "reminders": consignee.row.reminders,
@@ -234,7 +237,7 @@ class RecallNoticeActivities:
                 action="recall.consignee_escalated",
                 entity_type="recall_consignee",
                 entity_id=consignee.entity_id,
-                reason=f"no answer after {row.reminders} reminders",
+                reason=said("no answer after %(reminders)s reminders", reminders=row.reminders),
                 before=before,
                 after={
                     "task": data.task_workflow_id,

@@ -51,7 +51,8 @@ async def process_record(
 async def required_process_record(
     session: AsyncSession, model: type[Record], process_id: str, what: str, *, lock: bool = False
 ) -> Record:
-    """The record a process made; a non-retryable error names the `what` missing."""
+    """The record a process made; a non-retryable error names the `what` missing (a
+    `said("shipment")`, so the refusal reads in the reader's language)."""
     record = await process_record(session, model, process_id, lock=lock)
     if record is None:
         raise refuse(

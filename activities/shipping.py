@@ -45,12 +45,15 @@ from schemas.shipping import (
     ShipmentRecord,
     ShippedLine,
     quantities_by_part,
+    shortages_said,
 )
-from workflows.wording import refuse, said
+from workflows.wording import refuse, said, said_again, wording
 
 
 async def _shipment(session: AsyncSession, process_id: str) -> tuple[Shipment, Customer]:
-    shipment = await required_process_record(session, Shipment, process_id, "shipment", lock=True)
+    shipment = await required_process_record(
+        session, Shipment, process_id, said("shipment"), lock=True
+    )
     return shipment, await session.get_one(Customer, shipment.customer_id)
 
 
@@ -86,6 +89,7 @@ class ShipmentActivities:
                 return RegisterShipmentResult(
                     number=earlier.entity_id,
                     refusal=earlier.reason,
+                    refusal_wording=(earlier.after or {}).get("reason_wording"),
                     customer_code=request.customer_code,
                 )
             number = await next_number(session, "SH", SHIPMENT_NUMBER)
@@ -95,7 +99,9 @@ class ShipmentActivities:
             customer_order = await find_customer_order(session, request.customer_order)
             refusal = await _registration_refusal(session, data, customer)
             if not refusal and request.customer_order and customer_order is None:
-                refusal = f"customer order {request.customer_order} is not known"
+                refusal = said(
+                    "customer order %(order)s is not known", order=request.customer_order
+                )
             lines = [line.model_dump(mode="json") for line in request.lines]
             if refusal:
                 await audit(
@@ -110,7 +116,10 @@ class ShipmentActivities:
                     key=key,
                 )
                 return RegisterShipmentResult(
-                    number=number, refusal=refusal, customer_code=request.customer_code
+                    number=number,
+                    refusal=refusal,
+                    refusal_wording=wording(refusal),
+                    customer_code=request.customer_code,
                 )
             assert customer is not None
             session.add(
@@ -173,7 +182,11 @@ class ShipmentActivities:
                 action="shipment.stock_short" if picking.shortages else "shipment.picked",
                 entity_type="shipment",
                 entity_id=shipment.number,
-                reason=f"{picking.shortage_text()} ({shelf_life})" if picking.shortages else "",
+                reason=(
+                    said("%(short)s (%(rule)s)", short=picking.shortage_text(), rule=shelf_life)
+                    if picking.shortages
+                    else ""
+                ),
                 after={"picking": picking.model_dump(mode="json"), "rule": shelf_life},
                 key=key,
             )
@@ -228,10 +241,11 @@ class ShipmentActivities:
                     Shortage(part_number=part, required=wanted, available=wanted - short)
                 )
         if shortages:
-            record = ShipmentRecord(
-                problem="stock short: " + "; ".join(s.describe() for s in shortages)
+            problem = said("stock short: %(shortages)s", shortages=shortages_said(shortages))
+            record = ShipmentRecord(problem=problem, problem_wording=wording(problem))
+            await self._audit_shipment(
+                session, shipment, data, key, record, refused=True, problem=problem
             )
-            await self._audit_shipment(session, shipment, data, key, record, refused=True)
             return record
         lines = [await self._ship_lot(session, shipment, customer, data, key, p) for p in to_ship]
         now = await database_now(session)
@@ -319,6 +333,7 @@ class ShipmentActivities:
         record: ShipmentRecord,
         *,
         refused: bool,
+        problem: str = "",
     ) -> None:
         await audit(
             session,
@@ -327,7 +342,7 @@ class ShipmentActivities:
             entity_type="shipment",
             entity_id=shipment.number,
             outcome="refused" if refused else "ok",
-            reason=record.problem,
+            reason=problem or record.problem,
             after={
                 "record": record.model_dump(mode="json"),
                 "carrier": data.carrier,
@@ -408,7 +423,7 @@ class ShipmentActivities:
                 action="shipment.cancelled",
                 entity_type="shipment",
                 entity_id=shipment.number,
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
                 before={"status": "planned"},
                 after={"status": "cancelled"},
                 key=key,
@@ -425,21 +440,27 @@ def _registered(number: str, customer: Customer) -> RegisterShipmentResult:
 
 
 def _shelf_life_rule(customer: Customer) -> str:
-    return f"{customer.code} accepts lots with at least {customer.min_shelf_life_days} days of shelf life left"
+    return said(
+        "%(customer)s accepts lots with at least %(days)s days of shelf life left",
+        customer=customer.code,
+        days=customer.min_shelf_life_days,
+    )
 
 
 async def _registration_refusal(
     session: AsyncSession, data: RegisterShipmentInput, customer: Customer | None
 ) -> str:
     if customer is None:
-        return f"customer {data.request.customer_code} is not known"
+        return said("customer %(customer)s is not known", customer=data.request.customer_code)
     for part, wanted in quantities_by_part(data.request.lines).items():
         items = list(await session.scalars(select(Item).where(Item.part_number == part)))
         if not items:
-            return f"part {part} is not known"
+            return said("part %(part)s is not known", part=part)
         if any(i.serial_controlled for i in items) and wanted != wanted.to_integral_value():
-            return (
-                f"{part} is serialised: ship a whole number of units, not {quantity_text(wanted)}"
+            return said(
+                "%(part)s is serialised: ship a whole number of units, not %(quantity)s",
+                part=part,
+                quantity=quantity_text(wanted),
             )
     return ""
 

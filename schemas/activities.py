@@ -60,6 +60,7 @@ class CancelTaskInput(BaseModel):
     task_id: int | None  # None: cancelled before the task's id was known; found by workflow id
     workflow_id: str
     reason: str
+    reason_wording: dict[str, Any] | None = None  # the reason's wording, None in older inputs
 
 
 class RegisterProcessInput(BaseModel):
@@ -81,3 +82,7 @@ class UpdateProcessInput(BaseModel):
     status: str = "running"
     outcome: str | None = None
     reason: str = ""
+    # the reason's English template and values (workflows.wording.wording: {"template",
+    # "values", "inner"?}), None in older payloads or for a person's own words; stored in the
+    # audit row's after["reason_wording"] so a page shows the reason in the reader's language
+    reason_wording: dict[str, Any] | None = None

@@ -7,6 +7,7 @@ schemas.quality; these are the payloads of the steps in between.
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -55,6 +56,7 @@ class SetCapaStatusInput(BaseModel):
     seq: int  # the n-th status change of this CAPA: the write's idempotency key
     status: str
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
     actor: str = "system"
     plan_round: int | None = None
     effectiveness_due_on: date | None = None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
@@ -158,6 +159,7 @@ class SetChangeStatusInput(BaseModel):
     seq: int  # the workflow's count of status changes: the idempotency key of this one
     status: str
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
 
 
 class RecordTriageInput(BaseModel):

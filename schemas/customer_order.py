@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -64,4 +65,5 @@ class SetOrderStatusInput(BaseModel):
     seq: int
     status: str
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
     children: list[str] = []  # child process ids linked at this step

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -88,6 +89,7 @@ class SetNcStatusInput(BaseModel):
     status: str
     actor: str = "system"
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
 
 
 class RecordInvestigationInput(BaseModel):

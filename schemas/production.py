@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -52,6 +53,8 @@ class RegisterWorkOrderInput(BaseModel):
 class RegisterWorkOrderResult(BaseModel):
     number: str
     refusal: str = ""  # why no work order can be made (no effective revision, no BOM...)
+    # the refusal's wording (workflows.wording.wording), None in older results or without one
+    refusal_wording: dict[str, Any] | None = None
     part_number: str
     revision: str = ""
     description: str = ""
@@ -86,6 +89,8 @@ class ProductionRecord(BaseModel):
     asks production again)."""
 
     problem: str = ""
+    # the problem's wording (workflows.wording.wording), None in older records or without one
+    problem_wording: dict[str, Any] | None = None
     lot_number: str = ""
     quantity: Decimal = Decimal(0)
     scrap_quantity: Decimal = Decimal(0)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
@@ -51,6 +52,7 @@ class SetPurchaseStatusInput(BaseModel):
     status: str  # approved | rejected | closed | cancelled
     actor: str = "system"
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
     approvers: list[str] = []
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, Field
 
@@ -168,6 +168,7 @@ class SetRecallStatusInput(BaseModel):
     status: str
     actor: str = "system"
     reason: str = ""
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
 
 
 class RecallTimes(BaseModel):

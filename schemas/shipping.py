@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from pydantic import BaseModel
 
 from schemas.production import LotPick, Shortage, quantity_text
 from schemas.supply import ShipmentLineRequest, ShipmentRequest
+from schemas.wording import Said, said
+
+
+def shortage_said(shortage: Shortage) -> Said:
+    """`Shortage.describe`'s text with its template: "MT-0730 needs 5 ea, 2 available"."""
+    return said(
+        "%(part)s needs %(required)s %(uom)s, %(available)s available",
+        part=shortage.part_number,
+        required=quantity_text(shortage.required),
+        uom=shortage.uom,
+        available=quantity_text(shortage.available),
+    )
+
+
+def joined_said(parts: Sequence[str]) -> str:
+    """Texts as one, `a; b; c` (`a；b；c` in Chinese), each keeping its template (as
+    `api.errors.joined` does for the API's problems)."""
+    if not parts:
+        return ""
+    text = parts[-1]
+    for part in reversed(parts[:-1]):
+        text = said("%(problem)s; %(more)s", problem=part, more=text)
+    return text
+
+
+def shortages_said(shortages: Sequence[Shortage]) -> str:
+    """What is short, one part after another, translatable: the text `shortage_text` gives."""
+    return joined_said([shortage_said(s) for s in shortages])
 
 
 class RegisterShipmentInput(BaseModel):
@@ -20,6 +50,8 @@ class RegisterShipmentInput(BaseModel):
 class RegisterShipmentResult(BaseModel):
     number: str
     refusal: str = ""  # why nothing can be shipped (unknown customer or part, broken serials)
+    # the refusal's wording (workflows.wording.wording), None in older results or without one
+    refusal_wording: dict[str, Any] | None = None
     customer_code: str
     customer_name: str = ""
     min_shelf_life_days: int = 0
@@ -36,7 +68,8 @@ class Picking(BaseModel):
     shortages: list[Shortage] = []
 
     def shortage_text(self) -> str:
-        return "; ".join(s.describe() for s in self.shortages)
+        """What is short, as a `Said` (its English "; "-joined as before)."""
+        return shortages_said(self.shortages)
 
 
 class ShipGoodsInput(BaseModel):
@@ -69,6 +102,8 @@ class ShipmentRecord(BaseModel):
     again)."""
 
     problem: str = ""
+    # the problem's wording (workflows.wording.wording), None in older records or without one
+    problem_wording: dict[str, Any] | None = None
     lines: list[ShippedLine] = []
     shipped_at: datetime | None = None
     expected_delivery_on: date | None = None
@@ -94,3 +129,4 @@ class RecordDeliveryInput(BaseModel):
 class CancelShipmentInput(BaseModel):
     process_id: str
     reason: str
+    reason_wording: dict[str, Any] | None = None  # the reason's wording, None in older inputs

@@ -423,6 +423,9 @@ class Event:
     task_id: str | None
     refused: bool
     signed: bool
+    # the wording of the row's reason (after["reason_wording"]) when `detail` is that reason:
+    # the page shows it in the reader's language ({{ e|audit_reason }})
+    detail_wording: dict[str, Any] | None = None
 
 
 def timeline(rows: list[AuditOut]) -> list[Event]:
@@ -480,4 +483,9 @@ def _event(row: AuditOut) -> Event:
         task_id=row.entity_id if row.entity_type == "task" else None,
         refused=row.outcome == "refused",
         signed=signed,
+        detail_wording=(
+            after.get("reason_wording")
+            if row.reason and detail == row.reason and isinstance(after.get("reason_wording"), dict)
+            else None
+        ),
     )

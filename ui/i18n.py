@@ -255,6 +255,28 @@ def context_text(locale: str | None, task: object, key: str) -> str:
     return text if isinstance(text, str) else english
 
 
+def audit_reason(locale: str | None, reason: str | None, after: dict[str, Any] | None) -> str:
+    """An audit row's reason in the locale: from the wording a workflow or an activity stored in
+    the row's `after["reason_wording"]` (`{"template", "values", "inner"?}`,
+    `workflows.wording.wording`; a value that is a catalog text, a nested refusal, translated
+    too); a row without one (older, or a person's own words), or whose wording does not give
+    back the recorded English, shows its reason as recorded, translated only when the catalog
+    has that exact text."""
+    english = reason or ""
+    spoken = after.get("reason_wording") if isinstance(after, dict) else None
+    if supported(locale) == DEFAULT_LOCALE or not (
+        isinstance(spoken, dict) and isinstance(spoken.get("template"), str)
+    ):
+        return translate(locale, english) if english else english
+    try:
+        if _spoken({}, spoken) != english:  # a wording that does not give back what was recorded
+            return english
+        text = _spoken(catalog(supported(locale)), spoken)
+    except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+        return english
+    return text if isinstance(text, str) else english
+
+
 def _spoken(table: dict[str, str], value: Any) -> Any:
     """A value of a task's wording in the catalog's language: a catalog text translated, a
     nested wording (`{"template", "values"}`, a quoted refusal: `workflows.wording.wording`,

@@ -206,6 +206,17 @@ def context_label(key: object) -> str:
     return choice_label(key)
 
 
+def audit_reason_of(row: object, locale: str | None = None) -> str:
+    """The reason of an audit row (`AuditOut`, `AuditEntry`) or of a timeline `Event` (its
+    `detail`, with `detail_wording` when the detail is the row's reason) in the locale."""
+    if hasattr(row, "detail"):
+        wording = getattr(row, "detail_wording", None)
+        after = {"reason_wording": wording} if wording else None
+        return i18n.audit_reason(locale, str(getattr(row, "detail", "") or ""), after)
+    after = getattr(row, "after", None)
+    return i18n.audit_reason(locale, getattr(row, "reason", None), after)
+
+
 def in_locale(function: Callable[..., str]) -> Callable[..., str]:
     """A filter or helper that formats in the page's locale (the `locale` of its context)."""
 
@@ -248,6 +259,8 @@ templates.env.filters.update(
     # a process's title and an answer's message in the page's language (docs/i18n.md)
     process_title=in_locale(lambda process, locale=None: i18n.process_title(locale, process)),
     answer_message=i18n.answer_message,
+    # an audit row's reason in the page's language (after["reason_wording"]): {{ h|audit_reason }}
+    audit_reason=in_locale(lambda row, locale=None: audit_reason_of(row, locale)),
     task_description=in_locale(
         lambda task, locale=None: i18n.task_text(locale, task, "description")
     ),

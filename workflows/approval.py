@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         TaskSpec,
     )
     from workflows.human_task import human_task, is_cancellation
+    from workflows.wording import reason_wording, said
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -99,7 +100,9 @@ class ApprovalRequestWorkflow:
                 raise
             if not registering.done():
                 await registering
-            await self._step("withdrawn", status="cancelled", reason="withdrawn by the requester")
+            await self._step(
+                "withdrawn", status="cancelled", reason=said("withdrawn by the requester")
+            )
             raise
         await self._step("closed", status="completed", outcome=result.outcome)
         return ApprovalRequestResult(
@@ -117,6 +120,7 @@ class ApprovalRequestWorkflow:
                 status=status,
                 outcome=outcome,
                 reason=reason,
+                reason_wording=reason_wording(reason),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,

@@ -66,7 +66,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import described, said, titled
+    from workflows.wording import described, reason_wording, said, titled
 
 KIND = "capa"
 ESCALATION = ("qa-manager", "quality-director")
@@ -146,14 +146,16 @@ class CapaWorkflow:
     async def _cancelled(self, registering: asyncio.Future[RegisterCapaResult]) -> None:
         await finished(registering)  # cancelled while registering: record it once registered
         if self._number and not self._ended:
-            await self._set_status("cancelled", "the CAPA was cancelled")
+            await self._set_status("cancelled", said("the CAPA was cancelled"))
             self._ended = True
 
     # ------------------------------------------------------------ the steps
 
     async def _analyse_root_cause(self, failure: str = "") -> None:
         assert self._request is not None
-        await self._set_status("root_cause", f"root-cause analysis by {self._request.owner}")
+        await self._set_status(
+            "root_cause", said("root-cause analysis by %(owner)s", owner=self._request.owner)
+        )
         self._root_causes += 1
         task = await human_task(self._root_cause_spec(failure))
         method, findings = task.fields["method"], task.fields["findings"].strip()
@@ -172,7 +174,9 @@ class CapaWorkflow:
     async def _plan(self, failure: str) -> Plan:
         """The owner writes the round's plan until it is sound and a QA manager approves it."""
         assert self._request is not None
-        await self._set_status("planning", f"plan round {self._round}", plan_round=self._round)
+        await self._set_status(
+            "planning", said("plan round %(round)s", round=self._round), plan_round=self._round
+        )
         reopened = {"Not effective": failure} if failure else {}
         notes = dict(reopened)
         attempt = 0
@@ -205,17 +209,30 @@ class CapaWorkflow:
                 notes["Problems"] = "; ".join(problems)
                 continue
             plan = Plan(self._round, actions, wait_days, author)
-            await self._set_status("plan_approval", f"plan round {self._round} by {author}")
+            await self._set_status(
+                "plan_approval",
+                said("plan round %(round)s by %(author)s", round=self._round, author=author),
+            )
             approval = await human_task(self._approval_spec(plan, attempt))
             approver = decider(approval)
             if approval.outcome == "approve":
                 await self._set_status(
-                    "actions", f"plan round {self._round} approved by {approver}", actor=approver
+                    "actions",
+                    said(
+                        "plan round %(round)s approved by %(approver)s",
+                        round=self._round,
+                        approver=approver,
+                    ),
+                    actor=approver,
                 )
                 return plan
             reason = approval.fields.get("reason", "")
             notes["Rejected"] = f"by {approver}: {reason}"
-            await self._set_status("planning", f"plan rejected by {approver}: {reason}", approver)
+            await self._set_status(
+                "planning",
+                said("plan rejected by %(approver)s: %(reason)s", approver=approver, reason=reason),
+                approver,
+            )
 
     async def _carry_out(self, plan: Plan, seq: int, action: PlannedAction) -> set[str]:
         """One action done by its owner (or through its change request); who implemented it."""
@@ -298,7 +315,11 @@ class CapaWorkflow:
         due = (workflow.now() + wait).date()
         await self._set_status(
             "effectiveness_wait",
-            f"every action of plan round {plan.round} done; effectiveness check due {due}",
+            said(
+                "every action of plan round %(round)s done; effectiveness check due %(due)s",
+                round=plan.round,
+                due=due.isoformat(),
+            ),
             effectiveness_due_on=due,
         )
         await workflow.sleep(wait)
@@ -318,7 +339,14 @@ class CapaWorkflow:
                 reason=reason,
             ),
         )
-        return "" if effective else f"plan round {plan.round} not effective ({verifier}): {reason}"
+        if effective:
+            return ""
+        return said(
+            "plan round %(round)s not effective (%(verifier)s): %(reason)s",
+            round=plan.round,
+            verifier=verifier,
+            reason=reason,
+        )
 
     async def _root_cause_to_redo(self, failure: str) -> bool:
         task = await human_task(self._reopened_spec(failure))
@@ -328,7 +356,7 @@ class CapaWorkflow:
         await self._set_status("closure")
         task = await human_task(self._closure_spec())
         by = decider(task)
-        await self._set_status("closed", f"closed with QA signature by {by}", by)
+        await self._set_status("closed", said("closed with QA signature by %(by)s", by=by), by)
         self._ended = True
 
     # ------------------------------------------------------------ task specs
@@ -629,6 +657,7 @@ class CapaWorkflow:
                 seq=self._status_changes,
                 status=status,
                 reason=reason,
+                reason_wording=reason_wording(reason),
                 actor=actor,
                 plan_round=plan_round,
                 effectiveness_due_on=effectiveness_due_on,

@@ -54,7 +54,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import refuse, spoken, titled
+    from workflows.wording import reason_wording, refuse, said, spoken, titled
 
 KIND = "change-control"
 YES_NO = ["yes", "no"]
@@ -117,9 +117,9 @@ class ChangeControlWorkflow:
             await finished(registering)  # withdrawn while registering: record it once registered
             withdrawal = self._withdrawal
             why = (
-                f"withdrawn by {withdrawal.by}: {withdrawal.reason}"
+                said("withdrawn by %(by)s: %(reason)s", by=withdrawal.by, reason=withdrawal.reason)
                 if withdrawal
-                else ("withdrawn before approval")
+                else said("withdrawn before approval")
             )
             await self._set_status("withdrawn", why)
             self._withdrawal_recorded = True
@@ -128,13 +128,15 @@ class ChangeControlWorkflow:
             await workflow.wait_condition(workflow.all_handlers_finished)
             return self._result()  # a withdrawal ends the process; it is not a failure
         if triage is None:
-            await self._set_status("withdrawn", "withdrawn by the requester during revision")
+            await self._set_status("withdrawn", said("withdrawn by the requester during revision"))
             return self._result()
         try:
             await self._implement_and_verify(triage)
         except BaseException as err:
             if is_cancellation(err):
-                await self._set_status("cancelled", "cancelled after approval by an administrator")
+                await self._set_status(
+                    "cancelled", said("cancelled after approval by an administrator")
+                )
             raise
         await self._close(triage)
         await workflow.wait_condition(workflow.all_handlers_finished)
@@ -199,7 +201,8 @@ class ChangeControlWorkflow:
             if ccb.outcome == "approve":
                 self._approved = True
                 return triage
-            if not await self._revise(ccb.fields.get("reason", "rejected by the CCB")):
+            why = ccb.fields["reason"] if "reason" in ccb.fields else said("rejected by the CCB")
+            if not await self._revise(why):
                 return None
 
     async def _triage(self) -> Triage | None:
@@ -315,7 +318,9 @@ class ChangeControlWorkflow:
         effective_at = datetime.combine(self._content.requested_effective_on, time(0), UTC)
         wait = effective_at - workflow.now()
         if wait > timedelta(0):
-            await self._set_status("awaiting_effective", f"effective {effective_at:%Y-%m-%d}")
+            await self._set_status(
+                "awaiting_effective", said("effective %(day)s", day=f"{effective_at:%Y-%m-%d}")
+            )
             await workflow.sleep(wait)
         attempt = 0
         while True:
@@ -339,7 +344,7 @@ class ChangeControlWorkflow:
     async def _close(self, triage: Triage) -> None:
         await self._set_status("closure")
         await human_task(self._closure_spec(triage))
-        await self._set_status("closed", "closed with QA signature")
+        await self._set_status("closed", said("closed with QA signature"))
 
     # ------------------------------------------------------------ task specs
 
@@ -659,6 +664,10 @@ class ChangeControlWorkflow:
         await run_activity(
             "set_change_status",
             SetChangeStatusInput(
-                process_id=self._pid, seq=self._status_changes, status=status, reason=reason
+                process_id=self._pid,
+                seq=self._status_changes,
+                status=status,
+                reason=reason,
+                reason_wording=reason_wording(reason),
             ),
         )

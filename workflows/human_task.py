@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
         TaskState,
         TaskStatus,
     )
-    from workflows.wording import Said, answered, refuse
+    from workflows.wording import Said, answered, refuse, said, wording
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -271,7 +271,8 @@ class HumanTaskWorkflow:
                 CancelTaskInput(
                     task_id=self._task_id,
                     workflow_id=workflow.info().workflow_id,
-                    reason="the process was cancelled",
+                    reason=said("the process was cancelled"),
+                    reason_wording=wording(said("the process was cancelled")),
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,

@@ -63,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
         NonconformanceRequest,
         NonconformanceResult,
     )
+    from schemas.shipping import joined_said
     from workflows.human_task import human_task
     from workflows.process_kit import (
         StepPolicy,
@@ -76,7 +77,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import described, titled
+    from workflows.wording import described, reason_wording, said, titled
 
 KIND = "nonconformance"
 CAPA_WORKFLOW = "Capa"
@@ -432,7 +433,7 @@ class NonconformanceWorkflow:
         if self._result.number and not self._finished:
             await self._set_status(
                 "cancelled",
-                reason="the nonconformance was cancelled; the lots it held stay ON_HOLD",
+                reason=said("the nonconformance was cancelled; the lots it held stay ON_HOLD"),
             )
 
     # ------------------------------------------------------------ task specs
@@ -891,6 +892,7 @@ class NonconformanceWorkflow:
                 status=status,
                 actor=actor,
                 reason=reason,
+                reason_wording=reason_wording(reason),
             ),
         )
 
@@ -911,10 +913,10 @@ def _lots_context(lots: list[LotSummary] | list[NcLotState], label: str) -> dict
 def _held_text(containment: Containment) -> str:
     held = [lot.lot_number for lot in containment.lots if lot.held]
     not_held = [f"{lot.lot_number} ({lot.status})" for lot in containment.lots if not lot.held]
-    parts = [f"held: {', '.join(held)}"] if held else []
+    parts = [said("held: %(lots)s", lots=", ".join(held))] if held else []
     if not_held:
-        parts.append(f"not held: {', '.join(not_held)}")
-    return "; ".join(parts) or "no lots named"
+        parts.append(said("not held: %(lots)s", lots=", ".join(not_held)))
+    return joined_said(parts) or said("no lots named")
 
 
 # ---------------------------------------------------------------- raised by another process

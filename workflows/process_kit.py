@@ -26,7 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from schemas.human_task import FieldSpec, FieldType, OutcomeSpec, TaskResult, TaskSpec
     from schemas.production import LotPick
     from workflows.human_task import is_cancellation, task_workflow_id
-    from workflows.wording import Said, spoken, wording
+    from workflows.wording import Said, reason_wording, said, spoken, wording
 
 ACTIVITY_TIMEOUT = timedelta(seconds=60)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -90,7 +90,9 @@ async def register_process(
 async def update_process(
     step: str, *, status: str = "running", outcome: str | None = None, reason: str = ""
 ) -> None:
-    """Move this process's row to a step; a status other than running ends it."""
+    """Move this process's row to a step; a status other than running ends it. A reason with
+    words of ours is a `said(…)` (or a refusal's `spoken(…)`): its wording goes along, so the
+    timeline shows it in the reader's language; a plain text is shown as recorded."""
     await run_activity(
         "update_process",
         UpdateProcessInput(
@@ -99,6 +101,7 @@ async def update_process(
             status=status,
             outcome=outcome,
             reason=reason,
+            reason_wording=reason_wording(reason),
         ),
     )
 
@@ -178,7 +181,8 @@ def cancellation(task: TaskResult, why: str) -> str | None:
     `again_or_cancel`; None when they chose to try again."""
     if task.outcome != "cancel":
         return None
-    return f"cancelled by {decider(task)}: {task.fields.get('reason') or why}"
+    reason = task.fields.get("reason") or why  # the person's own words, else ours (a `Said`)
+    return said("cancelled by %(who)s: %(why)s", who=decider(task), why=reason)
 
 
 def decider(result: TaskResult) -> str:
@@ -206,6 +210,7 @@ async def close_task(task: asyncio.Future[TaskResult], step: str, reason: str) -
                 task_id=None,
                 workflow_id=task_workflow_id(workflow.info().workflow_id, step),
                 reason=reason,
+                reason_wording=reason_wording(reason),
             ),
         )
         task.cancel()

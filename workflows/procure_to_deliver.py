@@ -14,7 +14,7 @@ from datetime import date, timedelta
 from typing import TypeVar
 
 from temporalio import workflow
-from temporalio.exceptions import ChildWorkflowError, FailureError
+from temporalio.exceptions import ApplicationError, ChildWorkflowError, FailureError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from schemas.human_task import Candidates, TaskKind, TaskSpec
     from schemas.production import quantity_text
+    from schemas.shipping import joined_said
     from schemas.supply import (
         ProcureToDeliverRequest,
         ProcureToDeliverResult,
@@ -46,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import titled
+    from workflows.wording import reason_wording, said, spoken, titled
 
 KIND = "procure-to-deliver"
 DECISION_SLA = timedelta(days=1)
@@ -54,6 +55,14 @@ REPLAN = StepPolicy(DECISION_SLA, ("purchasing-manager",))
 PURCHASE_LEAD = timedelta(days=14)  # components are wanted this long before the order is due
 PRODUCTION_LEAD = timedelta(days=3)
 T = TypeVar("T")
+
+
+def _failed(child: str, why: str) -> str:
+    return said("%(child)s failed: %(why)s", child=child, why=why)
+
+
+def _ended(child: str, result: PurchaseResult | WorkOrderResult) -> str:
+    return said("%(number)s ended %(status)s", number=result.number or child, status=result.status)
 
 
 class OrderStopped(Exception):
@@ -80,17 +89,19 @@ class ProcureToDeliverWorkflow:
             await self._supply()
             await self._ship()
         except OrderStopped as stop:
-            await self._set_status("cancelled", str(stop))
+            await self._set_status("cancelled", stop.args[0])  # a `said`, as raised
         except BaseException as err:
             if is_cancellation(err):  # an administrator cancelled it: record that, then end
                 await asyncio.shield(
                     asyncio.ensure_future(
-                        self._set_status("cancelled", "cancelled by an administrator")
+                        self._set_status("cancelled", said("cancelled by an administrator"))
                     )
                 )
             raise
         else:
-            await self._set_status("delivered", f"delivered by {self._shipment}")
+            await self._set_status(
+                "delivered", said("delivered by %(shipment)s", shipment=self._shipment)
+            )
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self._result()
 
@@ -121,7 +132,12 @@ class ProcureToDeliverWorkflow:
                 OrderPlan,
             )
             if plan.unbuyable:
-                why = "; ".join(f"{s.part_number}: {s.why}" for s in plan.unbuyable)
+                why = joined_said(
+                    [
+                        said("%(part)s: %(why)s", part=s.part_number, why=s.why)
+                        for s in plan.unbuyable
+                    ]
+                )
                 await self._decide_or_stop("buyer", f"Cannot source order {self._number}", why)
             elif plan.purchases:
                 await self._buy(plan)
@@ -158,14 +174,12 @@ class ProcureToDeliverWorkflow:
             )
         )
         failed = [
-            f"{child} failed: {result}"
-            if isinstance(result, str)
-            else f"{result.number or child} ended {result.status}"
+            _failed(child, result) if isinstance(result, str) else _ended(child, result)
             for child, result in zip(ids, results, strict=True)
             if isinstance(result, str) or result.status not in ("received", "closed")
         ]
         if failed:
-            why = "; ".join(failed)
+            why = joined_said(failed)
             await self._decide_or_stop("buyer", f"Purchase for order {self._number} failed", why)
 
     async def _make(self, plan: OrderPlan) -> None:
@@ -190,9 +204,7 @@ class ProcureToDeliverWorkflow:
             await self._decide_or_stop(
                 "production",
                 f"Work order for order {self._number} did not release stock",
-                f"{child} failed: {result}"
-                if isinstance(result, str)
-                else f"{result.number or child} ended {result.status}",
+                _failed(child, result) if isinstance(result, str) else _ended(child, result),
             )
 
     async def _ship(self) -> None:
@@ -218,16 +230,22 @@ class ProcureToDeliverWorkflow:
             ShipmentResult,
         )
         if isinstance(result, str):
-            raise OrderStopped(f"shipment {child} failed: {result}")
+            raise OrderStopped(said("shipment %(child)s failed: %(why)s", child=child, why=result))
         if result.status != "delivered":
-            raise OrderStopped(f"shipment {result.number or child} ended {result.status}")
+            raise OrderStopped(
+                said(
+                    "shipment %(number)s ended %(status)s",
+                    number=result.number or child,
+                    status=result.status,
+                )
+            )
 
     async def _decide_or_stop(self, group: str, title: str, why: str) -> None:
         """A person decides: plan again (after fixing the cause) or cancel the order."""
         await self._set_status("blocked", why)
         result = await human_task(self._replan_spec(group, title, why))
         if result.outcome == "cancel":
-            raise OrderStopped(f"cancelled: {result.fields.get('reason') or why}")
+            raise OrderStopped(said("cancelled: %(why)s", why=result.fields.get("reason") or why))
 
     def _replan_spec(self, group: str, title: str, why: str) -> TaskSpec:
         assert self._request is not None
@@ -284,6 +302,8 @@ class ProcureToDeliverWorkflow:
             cause: BaseException | None = err.cause
             while isinstance(cause, FailureError) and isinstance(cause.cause, FailureError):
                 cause = cause.cause
+            if isinstance(cause, ApplicationError):  # a refusal: with its wording, as a `Said`
+                return spoken(cause)
             return cause.message if isinstance(cause, FailureError) else str(err)
 
     async def _register(self, request: ProcureToDeliverRequest) -> None:
@@ -321,6 +341,7 @@ class ProcureToDeliverWorkflow:
                 seq=self._status_changes,
                 status=status,
                 reason=reason,
+                reason_wording=reason_wording(reason),
                 children=children or [],
             ),
         )

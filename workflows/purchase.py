@@ -77,7 +77,15 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import answered, refuse, said, spoken, titled
+    from workflows.wording import (
+        answered,
+        reason_wording,
+        refuse,
+        said,
+        said_again,
+        spoken,
+        titled,
+    )
 
 KIND = "purchase"
 
@@ -161,7 +169,7 @@ class PurchaseWorkflow:
         await self._finish(
             "closed",
             outcome="received",
-            reason="everything ordered is received; every lot is released or held",
+            reason=said("everything ordered is received; every lot is released or held"),
         )
 
     async def _approve(self) -> bool:
@@ -189,7 +197,8 @@ class PurchaseWorkflow:
                 process_id=self._pid,
                 status="approved",
                 actor=decider(result),
-                reason=f"approved by {', '.join(approvers)}",
+                reason=(approved := said("approved by %(by)s", by=", ".join(approvers))),
+                reason_wording=reason_wording(approved),
                 approvers=approvers,
             ),
         )
@@ -216,7 +225,7 @@ class PurchaseWorkflow:
                 await self._finish(
                     "cancelled",
                     outcome="cancelled",
-                    reason=f"cancelled by the buyer: {check.refusal}",
+                    reason=said("cancelled by the buyer: %(refusal)s", refusal=check.refusal),
                     actor=decider(result),
                 )
                 return False
@@ -247,7 +256,11 @@ class PurchaseWorkflow:
         await run_activity(
             "set_purchase_status",
             SetPurchaseStatusInput(
-                process_id=self._pid, status=po_status, actor=actor, reason=reason
+                process_id=self._pid,
+                status=po_status,
+                actor=actor,
+                reason=reason,
+                reason_wording=reason_wording(reason),
             ),
         )
         self._step_rank = len(STEPS)
@@ -271,7 +284,9 @@ class PurchaseWorkflow:
             task.cancel()
         await asyncio.gather(*running, return_exceptions=True)
         if self._number and not self._finished:
-            await self._finish("cancelled", outcome="cancelled", reason="the process was cancelled")
+            await self._finish(
+                "cancelled", outcome="cancelled", reason=said("the process was cancelled")
+            )
 
     # ------------------------------------------------------------ external events
 
@@ -523,7 +538,11 @@ class PurchaseWorkflow:
         if chase.done():
             chase.result()
             return
-        await close_task(chase, step, f"everything ordered on {self._number} has been received")
+        await close_task(
+            chase,
+            step,
+            said("everything ordered on %(number)s has been received", number=self._number),
+        )
 
     def _deadline_at(self) -> datetime:
         assert self._expected_on is not None
@@ -892,7 +911,9 @@ class PurchaseWorkflow:
             if refused is None:
                 raise
             self._number = str(refused.details[0]) if refused.details else ""
-            refusal = refused.message
+            # the reason's wording is the second detail (None from an older activity)
+            spoken = refused.details[1] if len(refused.details) > 1 else None
+            refusal = said_again(spoken, refused.message)
         parts = ", ".join(line.part_number for line in request.lines)
         await register_process(
             KIND,

@@ -87,7 +87,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import answered, described, refuse, said, titled
+    from workflows.wording import answered, described, reason_wording, refuse, said, titled
 
 KIND = "recall"
 NOTICE_WORKFLOW = "RecallNotice"
@@ -318,7 +318,7 @@ class RecallWorkflow:
             await self._set_status("effectiveness", reason=note)
         self._terminated = True
         for step, task in list(self._open_checks.values()):
-            await close_task(task, step, "the recall was terminated")
+            await close_task(task, step, said("the recall was terminated"))
         await asyncio.gather(*checks.values(), return_exceptions=True)
         await self._set_status("terminated")
 
@@ -336,7 +336,7 @@ class RecallWorkflow:
             if task.done():
                 result = task.result()
                 return decider(result), result.fields.get("summary", "")
-            await close_task(task, step, "termination was asked for by update")
+            await close_task(task, step, said("termination was asked for by update"))
         assert self._termination_asked is not None
         return self._termination_asked.requested_by, self._termination_asked.reason
 
@@ -363,7 +363,7 @@ class RecallWorkflow:
             measured = await self._measure()
             if not measured.met:
                 outcome = "refused"
-                reason = f"effectiveness not met: {measured.describe()}"
+                reason = said("effectiveness not met: %(measured)s", measured=measured.describe())
         await run_activity(
             "record_termination",
             RecordTerminationInput(
@@ -377,7 +377,9 @@ class RecallWorkflow:
         )
         if outcome in ("approved", "waived"):
             return ""
-        return f"termination {outcome} ({decider(task)}): {reason}"
+        if outcome == "refused":
+            return said("termination refused (%(by)s): %(reason)s", by=decider(task), reason=reason)
+        return said("termination rejected (%(by)s): %(reason)s", by=decider(task), reason=reason)
 
     async def _check(self, code: str) -> None:
         """A sampled consignee's effectiveness check; a failed check is followed up and done
@@ -856,6 +858,7 @@ class RecallWorkflow:
                 status=status,
                 actor=actor,
                 reason=reason,
+                reason_wording=reason_wording(reason),
             ),
         )
 
@@ -867,7 +870,7 @@ class RecallWorkflow:
         await asyncio.gather(*self._background, return_exceptions=True)
         if self._result.number and not self._finished:
             await self._set_status(
-                "cancelled", reason="the recall was cancelled; the lots it held stay ON_HOLD"
+                "cancelled", reason=said("the recall was cancelled; the lots it held stay ON_HOLD")
             )
 
 

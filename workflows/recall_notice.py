@@ -108,7 +108,9 @@ class RecallNoticeWorkflow:
         row with it; the consignee's record stays as it is."""
         await finished(sending)
         if self._task is not None:
-            await close_task(self._task, self._task_step, "the recall no longer needs this notice")
+            await close_task(
+                self._task, self._task_step, said("the recall no longer needs this notice")
+            )
         outcome = self._result.status
         self._result.status = "cancelled"
         if not self._reconciled:
@@ -116,7 +118,7 @@ class RecallNoticeWorkflow:
                 "cancelled",
                 status="cancelled",
                 outcome=outcome,
-                reason="the recall ended before the consignee was reconciled",
+                reason=said("the recall ended before the consignee was reconciled"),
             )
 
     @workflow.query(name="status")
@@ -232,7 +234,11 @@ class RecallNoticeWorkflow:
         self._task, self._task_step = task, step
         await workflow.wait_condition(lambda: task.done() or self._answered)
         if not task.done():
-            await close_task(task, step, f"{self._consignee} answered the recall notice")
+            await close_task(
+                task,
+                step,
+                said("%(consignee)s answered the recall notice", consignee=self._consignee),
+            )
             self._task = None
             return ""
         self._task = None
@@ -254,7 +260,9 @@ class RecallNoticeWorkflow:
                 ),
             )
         except (ValidationError, InvalidOperation) as err:
-            return f"the quantities keyed in are not valid: {_problems(err)}"
+            return said(
+                "the quantities keyed in are not valid: %(problems)s", problems=_problems(err)
+            )
         async with self._lock:
             problem = self._position.response_problem(response)
             if problem:
@@ -307,7 +315,7 @@ class RecallNoticeWorkflow:
             model: type[BaseModel] = RECALL_EVENTS[event.event]  # type: ignore[assignment]
             data = model.model_validate(event.data)
         except ValidationError as err:
-            return f"{event.event}: {_problems(err)}"
+            return said("%(event)s: %(problems)s", event=event.event, problems=_problems(err))
         if isinstance(data, ConsigneeResponse | RecallReturnReceived):
             if data.consignee_code != self._code:
                 return said(

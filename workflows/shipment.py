@@ -63,7 +63,15 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import answered, described, refuse, said, titled
+    from workflows.wording import (
+        answered,
+        described,
+        reason_wording,
+        refuse,
+        said,
+        said_again,
+        titled,
+    )
 
 KIND = "shipment"
 EVENTS = ("delivered",)
@@ -104,14 +112,15 @@ class ShipmentWorkflow:
 
     async def _proceed(self, registered: RegisterShipmentResult) -> None:
         if registered.refusal:
-            await self._finish("rejected", registered.refusal, process_status="failed")
+            refusal = said_again(registered.refusal_wording, registered.refusal)
+            await self._finish("rejected", refusal, process_status="failed")
         elif await self._pick_and_ship():
             await self._await_delivery()
             await self._finish("delivered", "")
 
     async def _cancelled(self, registering: asyncio.Future[RegisterShipmentResult]) -> None:
         await finished(registering)  # cancelled while registering: record it once registered
-        await self._cancel("the shipment was cancelled")
+        await self._cancel(said("the shipment was cancelled"))
 
     @workflow.query(name="status")
     def status(self) -> ShipmentResult:
@@ -224,7 +233,7 @@ class ShipmentWorkflow:
                     self._result.expected_delivery_on = record.expected_delivery_on
                     await self._step("shipped")
                     return True
-                note = record.problem
+                note = said_again(record.problem_wording, record.problem)
             if not await self._tell_refusal(note):
                 return False
 
@@ -259,7 +268,7 @@ class ShipmentWorkflow:
             why = picking.shortage_text()
             await self._step(f"stock-short-{self._shortages}", why)
             task = await human_task(self._shortage_spec(picking))
-            cancelled = cancellation(task, f"stock short: {why}")
+            cancelled = cancellation(task, said("stock short: %(shortages)s", shortages=why))
             if cancelled:
                 await self._cancel(cancelled)
                 return None
@@ -302,7 +311,7 @@ class ShipmentWorkflow:
         task = asyncio.ensure_future(human_task(self._delivery_spec(step, note)))
         await workflow.wait_condition(lambda: task.done() or self._recording)
         if self._recording:  # the event came first: close the task, saying why
-            why = f"the consignee confirmed delivery of {self._result.number}"
+            why = said("the consignee confirmed delivery of %(number)s", number=self._result.number)
             await close_task(task, step, why)
             return ""
         result = task.result()
@@ -354,7 +363,10 @@ class ShipmentWorkflow:
 
     async def _cancel(self, reason: str) -> None:
         await run_activity(
-            "cancel_shipment", CancelShipmentInput(process_id=self._pid, reason=reason)
+            "cancel_shipment",
+            CancelShipmentInput(
+                process_id=self._pid, reason=reason, reason_wording=reason_wording(reason)
+            ),
         )
         await self._finish("cancelled", reason, process_status="cancelled")
 

@@ -23,8 +23,10 @@ __all__ = [
     "Value",
     "answered",
     "described",
+    "reason_wording",
     "refuse",
     "said",
+    "said_again",
     "spoken",
     "titled",
     "wording",
@@ -43,6 +45,13 @@ def wording(text: str) -> dict[str, Any]:
     return {"template": text, "values": {}}
 
 
+def reason_wording(reason: str) -> dict[str, Any] | None:
+    """The wording of a process step's reason (`UpdateProcessInput.reason_wording`, stored in
+    the audit row's after["reason_wording"]): a `Said`'s template and values, None for a plain
+    text (a person's own words, an older refusal), which the pages show as recorded."""
+    return wording(reason) if isinstance(reason, Said) else None
+
+
 def spoken(refusal: ApplicationError) -> str:
     """The English text of a refusal raised with `refuse`, as a `Said` again (its template and
     values from its first detail, a problem inside it under "inner" a `Said` too), so a task
@@ -54,6 +63,18 @@ def spoken(refusal: ApplicationError) -> str:
         except (KeyError, TypeError, ValueError):  # a template and values that do not fit
             pass
     return refusal.message
+
+
+def said_again(details: object, english: str) -> str:
+    """A text that travelled as its English and its wording (`wording(…)`: a result's
+    `refusal_wording`, `problem_wording`) as a `Said` again; without a wording, or with one that
+    does not give back the English, the English as it is."""
+    if isinstance(details, dict):
+        try:
+            return _said_of(details, english)
+        except (KeyError, TypeError, ValueError):  # a template and values that do not fit
+            pass
+    return english
 
 
 def _said_of(details: dict[str, Any], english: str) -> str:

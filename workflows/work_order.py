@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         quantity_text,
     )
     from schemas.quality import NcSource, NonconformanceRequest, Severity
+    from schemas.shipping import shortages_said
     from schemas.supply import WorkOrderRequest, WorkOrderResult
     from workflows.human_task import human_task
     from workflows.nonconformance import NC_PATCH, raise_nonconformance
@@ -61,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import described, titled
+    from workflows.wording import described, said, said_again, titled
 
 KIND = "work-order"
 
@@ -95,13 +96,14 @@ class WorkOrderWorkflow:
 
     async def _proceed(self, registered: RegisterWorkOrderResult) -> None:
         if registered.refusal:
-            await self._finish("rejected", registered.refusal, process_status="failed")
+            refusal = said_again(registered.refusal_wording, registered.refusal)
+            await self._finish("rejected", refusal, process_status="failed")
         else:
             await self._make_and_release()
 
     async def _cancelled(self, registering: asyncio.Future[RegisterWorkOrderResult]) -> None:
         await finished(registering)  # cancelled while registering: record it once registered
-        await self._cancel("the work order was cancelled")
+        await self._cancel(said("the work order was cancelled"))
 
     @workflow.query(name="status")
     def status(self) -> WorkOrderResult:
@@ -139,7 +141,7 @@ class WorkOrderWorkflow:
             produced = _quantity(task.fields.get("produced_quantity"))
             scrap = _quantity(task.fields.get("scrap_quantity") or "0")
             if produced is None or scrap is None:
-                note = "the quantities must be numbers with at most 4 decimals"
+                note = said("the quantities must be numbers with at most 4 decimals")
             else:
                 try:
                     record = await run_activity(
@@ -163,7 +165,7 @@ class WorkOrderWorkflow:
                 else:
                     if not record.problem:
                         return record, producer
-                    note = record.problem
+                    note = said_again(record.problem_wording, record.problem)
             if not await self._tell_refusal(note):
                 return None
 
@@ -179,10 +181,10 @@ class WorkOrderWorkflow:
             if not allocation.shortages:
                 return allocation
             self._shortages += 1
-            why = allocation.shortage_text()
+            why = shortages_said(allocation.shortages)
             await self._step(f"materials-short-{self._shortages}", why)
             task = await human_task(self._shortage_spec(allocation))
-            cancelled = cancellation(task, f"materials short: {why}")
+            cancelled = cancellation(task, said("materials short: %(shortages)s", shortages=why))
             if cancelled:
                 await self._cancel(cancelled)
                 return None
@@ -218,7 +220,10 @@ class WorkOrderWorkflow:
         if passed:
             return inspector
         await self._hold_nonconforming(
-            record, f"final inspection failed: {reason}", inspector, "final-inspection"
+            record,
+            said("final inspection failed: %(why)s", why=reason),
+            inspector,
+            "final-inspection",
         )
         return None
 
@@ -235,7 +240,10 @@ class WorkOrderWorkflow:
             return reviewer
         why = task.fields.get("reason", "")
         await self._hold_nonconforming(
-            record, f"device history record not acceptable: {why}", reviewer, "dhr-review"
+            record,
+            said("device history record not acceptable: %(why)s", why=why),
+            reviewer,
+            "dhr-review",
         )
         return None
 
@@ -245,7 +253,9 @@ class WorkOrderWorkflow:
         by = decider(task)
         if task.outcome != "release":
             why = task.fields.get("reason", "")
-            await self._hold_nonconforming(record, f"not released by QA: {why}", by, "qa-release")
+            await self._hold_nonconforming(
+                record, said("not released by QA: %(why)s", why=why), by, "qa-release"
+            )
             return
         try:
             await run_activity(
@@ -346,7 +356,7 @@ class WorkOrderWorkflow:
         )
 
     def _shortage_spec(self, allocation: Allocation) -> TaskSpec:
-        why = allocation.shortage_text()
+        why = shortages_said(allocation.shortages)
         return self._spec(
             f"materials-short-{self._shortages}",
             "materials",
