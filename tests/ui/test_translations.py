@@ -24,12 +24,15 @@ from erp import lots
 from erp.models import AuditEntry, Process
 from schemas.api import DecisionOutcome
 from schemas.change_control import ProposedAction
+from schemas.human_task import Candidates, OutcomeSpec, TaskSpec
 from tests.api.test_change_control_api import CHANGE
 from tests.api.test_supply_api import SHIPMENT
 from tests.helpers import eventually
 from tests.ui.conftest import Site, text_of
 from ui import form_problems, i18n, values
-from ui.pages import templates
+from ui.pages import context_label, templates
+from workflows.process_kit import again_or_cancel
+from workflows.recall import _choice
 from workflows.wording import answered, refuse
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -157,22 +160,149 @@ WORDING = {
 }
 
 
-def python_msgids(source: str) -> set[str]:
+# the API's documentation (OpenAPI, Swagger UI) is for developers, in English: its `title=` is not
+# a label of ours
+FOR_DEVELOPERS = {"FastAPI", "get_swagger_ui_html", "Field", "Query", "Path", "Body", "Header"}
+
+
+def labelling(name: str | None) -> bool:
+    """A parameter or keyword that takes a text a person reads: `label`, `title`, `*_label`."""
+    return bool(name) and (name in ("label", "title") or str(name).endswith("_label"))
+
+
+def label_parameters(tree: ast.AST) -> dict[str, list[int]]:
+    """The functions of a module with a labelling parameter (`_choice(name, label, choices)`,
+    `again_or_cancel(again, again_label, cancel_label)`): name → the positions of those
+    parameters in a call (a method's `self` not counted)."""
+    found: dict[str, list[int]] = {}
+    for function in ast.walk(tree):
+        if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        names = [a.arg for a in [*function.args.posonlyargs, *function.args.args]]
+        if names[:1] in (["self"], ["cls"]):
+            names = names[1:]
+        positions = [n for n, name in enumerate(names) if labelling(name)]
+        if positions:
+            found[function.name] = positions
+    return found
+
+
+def _called(call: ast.Call) -> str:
+    return getattr(call.func, "id", None) or getattr(call.func, "attr", None) or ""
+
+
+def _named(node: ast.expr) -> str:
+    """`notes` or `self._classification` → the name a module keeps a context dict under."""
+    return getattr(node, "id", None) or getattr(node, "attr", None) or ""
+
+
+def context_keys(tree: ast.AST) -> set[str]:
+    """The literal keys of a task's context as the task page reads them (`k|context_label`,
+    translated there): the dicts a workflow passes as `context=` or `about=` (`task_spec`),
+    followed through the names, attributes (`self._classification`) and functions
+    (`_plan_context(plan)`, `self._about()`) they are built from, and what a `*_context` function
+    returns; keys added later (`notes["Rejected"] = …`, `.update({…})`, `|=`) count too. A key
+    built with an f-string (`f"Lot {n}"`) is not a catalog text: the page shows it as it is."""
+    roots: list[ast.expr] = []
+    put: dict[str, list[ast.expr]] = {}  # a name → what is assigned, merged or updated into it
+    keys_of: dict[str, list[ast.expr]] = {}  # a name → the keys set on it one by one
+    returns: dict[str, list[ast.expr]] = {}  # a function → what it returns
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            roots += [k.value for k in node.keywords if k.arg in ("context", "about")]
+            if isinstance(node.func, ast.Attribute) and _called(node) == "update":
+                updated = put.setdefault(_named(node.func.value), [])
+                updated += node.args
+                updated += [ast.Dict([ast.Constant(k.arg)], [k.value]) for k in node.keywords]
+            elif isinstance(node.func, ast.Attribute) and _called(node) == "setdefault":
+                keys_of.setdefault(_named(node.func.value), []).extend(node.args[:1])
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            returned = [r.value for r in ast.walk(node) if isinstance(r, ast.Return) and r.value]
+            returns.setdefault(node.name, []).extend(returned)
+            if node.name.endswith("_context"):
+                roots += returned
+        elif isinstance(node, ast.Assign | ast.AugAssign | ast.AnnAssign) and node.value:
+            for target in node.targets if isinstance(node, ast.Assign) else [node.target]:
+                if isinstance(target, ast.Subscript):
+                    keys_of.setdefault(_named(target.value), []).append(target.slice)
+                else:
+                    put.setdefault(_named(target), []).append(node.value)
+
+    literal: list[ast.expr] = []
+    followed: set[tuple[str, str]] = set()
+    todo = list(roots)
+    while todo:
+        node = todo.pop()
+        if isinstance(node, ast.Dict):
+            for key, value in zip(node.keys, node.values, strict=True):
+                if key is None:  # {**more}
+                    todo.append(value)
+                else:
+                    literal.append(key)
+        elif isinstance(node, ast.BinOp):  # about | self._classification
+            todo += [node.left, node.right]
+        elif isinstance(node, ast.BoolOp):  # context or {}
+            todo += node.values
+        elif isinstance(node, ast.IfExp):  # {"Refused": note} if note else {}
+            todo += [node.body, node.orelse]
+        elif isinstance(node, ast.Name | ast.Attribute) and ("name", _named(node)) not in followed:
+            followed.add(("name", _named(node)))
+            todo += put.get(_named(node), [])
+            literal += keys_of.get(_named(node), [])
+        elif isinstance(node, ast.Call) and _called(node) == "dict":  # dict(other, Key=…)
+            todo += node.args
+            literal += [ast.Constant(k.arg) for k in node.keywords if k.arg]
+        elif isinstance(node, ast.Call) and ("call", _called(node)) not in followed:
+            followed.add(("call", _called(node)))
+            todo += returns.get(_called(node), [])
+    return {
+        context_label(key.value)
+        for key in literal
+        if isinstance(key, ast.Constant) and isinstance(key.value, str) and key.value.strip()
+    }
+
+
+def python_msgids(source: str, labels: dict[str, list[int]] | None = None) -> set[str]:
     """translate(locale, "…"), N_("…") and _("…") with a literal text; the English texts of
-    ApiError refusals; the values of the label tables (`SEVERITY_LABELS = {…}`); the `label=` of
-    a workflow's outcomes and fields."""
-    ids = set()
+    ApiError refusals; the values of the label tables (`SEVERITY_LABELS = {…}`); the `label=`,
+    `title=` and `*_label=` of a call (a workflow's outcomes and fields) and the defaults of such
+    parameters; the texts passed to such a parameter of a helper (`_choice("level", "Level", …)`,
+    by `labels`, the helpers of every module: `label_parameters`, this module's own first); the
+    keys of a task's context (`context_keys`)."""
+    ids: set[str] = set()
     tree = ast.parse(source)
+    helpers = (labels or {}) | label_parameters(tree)
     for call in ast.walk(tree):
+        if isinstance(call, ast.FunctionDef | ast.AsyncFunctionDef | ast.Lambda):
+            arguments = call.args
+            positional = [*arguments.posonlyargs, *arguments.args]
+            defaults = zip(
+                positional[len(positional) - len(arguments.defaults) :],
+                arguments.defaults,
+                strict=True,
+            )
+            pairs = [*defaults, *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
+            ids.update(
+                default.value
+                for argument, default in pairs
+                if labelling(argument.arg)
+                and isinstance(default, ast.Constant)
+                and isinstance(default.value, str)
+                and default.value
+            )
+            continue
         if not isinstance(call, ast.Call):
             continue
-        name = getattr(call.func, "id", None) or getattr(call.func, "attr", None) or ""
+        name = _called(call)
         position = {"translate": 1, "N_": 0, "_": 0, "Message": 0, **REFUSALS, **WORDING}.get(name)
         texts = [call.args[position]] if position is not None and len(call.args) > position else []
-        texts += [k.value for k in call.keywords if k.arg == "label"]
+        texts += [call.args[n] for n in helpers.get(name, []) if n < len(call.args)]
+        if name not in FOR_DEVELOPERS:
+            texts += [k.value for k in call.keywords if labelling(k.arg)]
         for text in texts:
             if isinstance(text, ast.Constant) and isinstance(text.value, str) and text.value:
                 ids.add(text.value)
+    ids |= context_keys(tree)
     for statement in tree.body:
         target = getattr(statement, "target", None) or next(
             iter(getattr(statement, "targets", [])), None
@@ -201,8 +331,12 @@ def all_msgids() -> dict[str, set[str]]:
     for path in TEMPLATES:
         for msgid in template_msgids(path.read_text(encoding="utf-8")):
             ids.setdefault(msgid, set()).add(path.name)
-    for path in PYTHON:
-        for msgid in python_msgids(path.read_text(encoding="utf-8")):
+    sources = {path: path.read_text(encoding="utf-8") for path in PYTHON}
+    helpers: dict[str, list[int]] = {}  # a helper one module defines, another calls
+    for source in sources.values():
+        helpers |= label_parameters(ast.parse(source))
+    for path, source in sources.items():
+        for msgid in python_msgids(source, helpers):
             ids.setdefault(msgid, set()).add(path.name)
     # the database triggers' lot refusals, worded by erp.lots.TRIGGER_REFUSALS
     for known in lots.TRIGGER_REFUSALS.values():
@@ -279,6 +413,99 @@ def test_the_scan_finds_what_it_should() -> None:
         "Close %(nc)s",
         "Sign to close.",
     }
+    # labels passed another way: a `*_label`/`title` keyword or parameter default, a helper's
+    # label argument (its own module's helper, or one another module defines: `labels`)
+    helpers = (
+        'def again_or_cancel(again, again_label, *, reason_label="Why it is cancelled"): ...\n'
+        "class Flow:\n"
+        "    def _field(self, name, label, kind): ...\n"
+        '    def spec(self): return self._field("note", "Your note", "text")\n'
+        "def _choice(name: str, label: str, choices: list[str]) -> None: ...\n"
+        '_choice("level", "Effectiveness check level", ["1", "2"])\n'
+        'again_or_cancel("retry", "Pick again", reason_label="Why the order is cancelled")\n'
+        'imported("lot", "Lot number"); notes("Not a label", "nor this")\n'
+        'FastAPI(title="Lotline API"); TaskSpec(title="Triage")\n'
+    )
+    assert python_msgids(helpers, {"imported": [1]}) == {
+        "Why it is cancelled",
+        "Your note",
+        "Effectiveness check level",
+        "Pick again",
+        "Why the order is cancelled",
+        "Lot number",
+        "Triage",
+    }
+    # the keys of a task's context, as the task page translates them (`k|context_label`): the
+    # dicts passed as `context=`/`about=`, through the names, attributes and functions they are
+    # built from; not a key built with an f-string, nor the keys of another dict
+    contexts = (
+        "class Recall:\n"
+        "    def run(self, fields, note):\n"
+        '        self._classification["Health hazard"] = fields["hazard"]\n'
+        '        self._classification.update({"Effectiveness check level": fields["level"]})\n'
+        '        notes = self._reopened | {"Your last plan": note}\n'
+        '        notes["Rejected"] = note\n'
+        "        task_spec(about=self._about() | self._classification, context=notes)\n"
+        '        task_spec(about={}, context={"Refused": note} if note else {**_lots(note)})\n'
+        '        self._reopened = {"Problems": note}\n'
+        '        values = {"not_a_context": 1}; values["nor_this"] = 2\n'
+        "    def _about(self):\n"
+        '        return {"Recall": self.number, f"Lot {self.lot}": "", **dict(x, Scope=1)}\n'
+        "def _lots(note):\n"
+        '    return {"Lots reached": note}\n'
+        "def picks_context(picks):\n"
+        '    return {"field_name": 1}\n'
+    )
+    assert python_msgids(contexts) == {
+        "Health hazard",
+        "Effectiveness check level",
+        "Your last plan",
+        "Rejected",
+        "Refused",
+        "Problems",
+        "Recall",
+        "Scope",
+        "Lots reached",
+        "Field name",  # a key that is an identifier reads as the page shows it
+    }
+
+
+def test_labels_passed_another_way_read_in_chinese() -> None:
+    """What the wider scan found reaches a Chinese reader translated: a `*_label` default and
+    keyword of `again_or_cancel`, the recall's `_choice` label, and the context keys of a task,
+    shown as the task page shows them (`_(f.label)`, `k|context_label`, `task|context_text(k)`)."""
+    spec = TaskSpec.model_validate(
+        {
+            "step": "classification-1",
+            "kind": "review",
+            "process_kind": "recall",
+            "process_id": "recall-RC-1",
+            "business_key": "RC-1",
+            "title": "Classify RC-1",
+            "candidates": Candidates(groups=["qa"]),
+            "fields": [
+                _choice("effectiveness_level", "Effectiveness check level", list("ABCDE")),
+                *again_or_cancel("retry", "Pick again", "Cancel the shipment")["fields"],
+                *again_or_cancel(
+                    "retry", "Pick again", "Cancel", reason_label="Why the order is cancelled"
+                )["fields"],
+            ],
+            "outcomes": [OutcomeSpec(name="classified", label="Submit for approval")],
+            # the recall's context: its classification, by `self._classification.update(…)`
+            "context": {"Effectiveness check level": "B", "Classified by": "alice"},
+        }
+    )
+    page = templates.env.from_string(
+        "{% for f in task.fields %}{{ _(f.label) }}|{% endfor %}"
+        "{% for k in task.context %}{{ k|context_label }}: {{ task|context_text(k) }}|{% endfor %}"
+    )
+    shown = page.render(task=spec, locale="zh_Hans", _=i18n.gettext_for("zh_Hans"))
+    assert shown == ("有效性检查级别|取消原因|订单取消原因|有效性检查级别: B|分级人: alice|"), shown
+    english = page.render(task=spec, locale="en", _=i18n.gettext_for("en"))
+    assert english == (
+        "Effectiveness check level|Why it is cancelled|Why the order is cancelled|"
+        "Effectiveness check level: B|Classified by: alice|"
+    ), english
 
 
 def test_values_and_refusals_read_in_the_locale() -> None:
