@@ -8,7 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio import activity
 
 from erp.audit import AuditRecord, append_audit
-from workflows.wording import reason_wording
+from erp.lots import noted_lot_reasons
+from workflows.wording import reason_wording, wording
 
 
 def activity_origin() -> dict[str, Any]:
@@ -29,6 +30,18 @@ def with_reason_wording(after: dict[str, Any] | None, reason: str) -> dict[str, 
     return after if spoken is None else {**(after or {}), "reason_wording": spoken}
 
 
+def with_lot_reasons(session: AsyncSession, after: dict[str, Any] | None) -> dict[str, Any] | None:
+    """An audit row's `after` with the wording of each lot status reason that is a `said(…)`
+    noted in this transaction (`erp.lots.note_lot_reason`) under "lot_reasons" (lot number →
+    `{"reason": English, "reason_wording": …}`), which the lot page reads for the lot's status
+    history and hold reason (`ui.reason_text`); as it is when none was noted."""
+    noted = noted_lot_reasons(session)
+    if not noted:
+        return after
+    lots = {n: {"reason": str(r), "reason_wording": wording(r)} for n, r in noted.items()}
+    return {**(after or {}), "lot_reasons": lots}
+
+
 async def audit(
     session: AsyncSession,
     *,
@@ -42,8 +55,11 @@ async def audit(
     """This activity's audit row, in the session's transaction, under its idempotency key;
     `fields` are the rest of the AuditRecord (reason, outcome, before, after). A reason that is
     a `said(…)` keeps its wording in the row's after["reason_wording"] (the English `reason` as
-    it is), so the pages show it in the reader's language (`ui.i18n.audit_reason`)."""
-    fields["after"] = with_reason_wording(fields.get("after"), fields.get("reason") or "")
+    it is), so the pages show it in the reader's language (`ui.i18n.audit_reason`); a lot status
+    reason noted in the transaction goes under after["lot_reasons"] (`with_lot_reasons`)."""
+    fields["after"] = with_lot_reasons(
+        session, with_reason_wording(fields.get("after"), fields.get("reason") or "")
+    )
     await append_audit(
         session,
         AuditRecord(

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.audit_context import activity_origin
+from activities.audit_context import activity_origin, with_reason_wording
 from erp.audit import AuditRecord, already_recorded, append_audit
 from erp.db import database_now
 from erp.mail_wording import WORDING, moment, phrase, task_title
@@ -30,6 +30,7 @@ from schemas.activities import (
     RemindTaskInput,
 )
 from schemas.human_task import TaskStatus
+from workflows.wording import said
 
 
 def _task_snapshot(task: Task) -> dict[str, Any]:
@@ -150,6 +151,7 @@ class HumanTaskActivities:
                     },
                 )
             )
+            due = said("due %(when)s", when=data.due_at.isoformat())
             await append_audit(
                 session,
                 AuditRecord(
@@ -157,8 +159,8 @@ class HumanTaskActivities:
                     action="task.reminded",
                     entity_type="task",
                     entity_id=str(task.id),
-                    reason=f"due {data.due_at.isoformat()}",
-                    after={"level": data.level},
+                    reason=due,
+                    after=with_reason_wording({"level": data.level}, due),
                     idempotency_key=key,
                     **activity_origin(),
                 ),

@@ -14,12 +14,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
-from activities.audit_context import activity_origin
+from activities.audit_context import activity_origin, with_lot_reasons, with_reason_wording
 from erp.audit import AuditRecord, append_audit
 from erp.lots import LotRefused, set_lot_status
 from erp.master_data import Lot
 from schemas.lot_expiry import ExpireLotsInput, ExpireLotsResult
-from workflows.wording import refuse
+from workflows.wording import refuse, said
 
 # the statuses a lot in stock can expire from (lot_status_transition)
 IN_STOCK = ("QUARANTINE", "RELEASED", "ON_HOLD")
@@ -56,7 +56,7 @@ class LotExpiryActivities:
 
     async def _expire(self, session: AsyncSession, lot: Lot, data: ExpireLotsInput) -> None:
         before = lot.status
-        reason = f"expired on {lot.expires_on:%Y-%m-%d}"
+        reason = said("expired on %(day)s", day=f"{lot.expires_on:%Y-%m-%d}")
         try:
             await set_lot_status(
                 session, lot, "EXPIRED", reason=reason, actor="system", process_id=data.process_id
@@ -72,7 +72,7 @@ class LotExpiryActivities:
                 entity_id=lot.lot_number,
                 reason=reason,
                 before={"status": before, "expires_on": lot.expires_on},
-                after={"status": "EXPIRED"},
+                after=with_lot_reasons(session, with_reason_wording({"status": "EXPIRED"}, reason)),
                 idempotency_key=expiry_key(lot.lot_number, data.on),
                 **activity_origin(),
             ),

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 from activities.audit_context import audit
 from activities.records import (
     change_lot_status,
+    held_also,
     next_number,
     recorded,
     recorded_answer,
@@ -163,7 +164,7 @@ async def _hold(
     session: AsyncSession, lot: Lot, nc: Nonconformance, actor: str
 ) -> tuple[bool, str, str]:
     """Hold the lot for the NC where it can be: (held, note, hold reason)."""
-    reason = f"{nc.number} {nc.title}"
+    reason = said("%(number)s %(title)s", number=nc.number, title=nc.title)
     before = lot.status
     if before in HOLDABLE:
         await change_lot_status(
@@ -173,7 +174,7 @@ async def _hold(
     if before == "ON_HOLD":
         # it stays held; its hold reason names this NC too, so a refusal names every hold
         earlier = lot.hold_reason or lot.status_reason
-        combined = f"{earlier}; {reason}" if earlier else reason
+        combined = held_also(earlier, reason) if earlier else reason
         await change_lot_status(
             session, lot, "ON_HOLD", reason=combined, actor=actor, process_id=nc.process_id
         )
@@ -567,7 +568,7 @@ class NonconformanceActivities:
         action, actor, pid = data.action, data.actor, data.process_id
         if action is DispositionAction.SCRAP:
             moved = await self._take_out(session, lot, "scrap", nc, actor)
-            reason = f"scrapped under {nc.number}"
+            reason = said("scrapped under %(number)s", number=nc.number)
             await change_lot_status(
                 session, lot, "REJECTED", reason=reason, actor=actor, process_id=pid
             )
@@ -577,16 +578,17 @@ class NonconformanceActivities:
         if action is DispositionAction.RETURN_TO_SUPPLIER:
             return await self._return(session, nc, lot, actor)
         if action is DispositionAction.REWORK:
-            reason = f"rework under {nc.number}"
+            reason = said("rework under %(number)s", number=nc.number)
             await change_lot_status(
                 session, lot, "QUARANTINE", reason=reason, actor=actor, process_id=pid
             )
             return AppliedDisposition(lot_number=lot.lot_number, status=lot.status, note=reason)
         if action is DispositionAction.USE_AS_IS:
             target = await _use_as_is_status(session, lot, row)
-            why = f"use as is under {nc.number}"
+            why = said("use as is under %(number)s", number=nc.number)
         else:
-            target, why = "RELEASED", f"released after rework under {nc.number}"
+            target = "RELEASED"
+            why = said("released after rework under %(number)s", number=nc.number)
         return await self._release(session, nc, lot, target, why, actor)
 
     @staticmethod
@@ -595,7 +597,7 @@ class NonconformanceActivities:
     ) -> AppliedDisposition:
         others = await _other_holds(session, lot, nc)
         if others:
-            note = f"{why}, but still held by {', '.join(others)}"
+            note = said("%(why)s, but still held by %(others)s", why=why, others=", ".join(others))
             if lot.status != "ON_HOLD":
                 await change_lot_status(
                     session, lot, "ON_HOLD", reason=note, actor=actor, process_id=nc.process_id
@@ -637,7 +639,9 @@ class NonconformanceActivities:
             )
         supplier = await session.get_one(Supplier, lot.supplier_id)
         moved = await self._take_out(session, lot, "return", nc, actor)
-        reason = f"returned to {supplier.code} under {nc.number}"
+        reason = said(
+            "returned to %(supplier)s under %(number)s", supplier=supplier.code, number=nc.number
+        )
         await change_lot_status(
             session, lot, "REJECTED", reason=reason, actor=actor, process_id=nc.process_id
         )

@@ -29,7 +29,15 @@ from activities.records import (
     write_moving_lots,
 )
 from erp.db import database_now
-from erp.lots import LotRefused, available_lots, move, next_lot_number, pick_fefo, set_lot_status
+from erp.lots import (
+    LotRefused,
+    available_lots,
+    move,
+    next_lot_number,
+    note_lot_reason,
+    pick_fefo,
+    set_lot_status,
+)
 from erp.master_data import BomLine, Item, Lot, WorkOrder
 from erp.production import (
     add_serials,
@@ -57,7 +65,7 @@ from schemas.production import (
     quantity_text,
 )
 from schemas.shipping import shortages_said
-from workflows.wording import refuse, said, wording
+from workflows.wording import refuse, said, said_again, wording
 
 
 async def _work_order(session: AsyncSession, process_id: str, *, lock: bool = False) -> WorkOrder:
@@ -292,6 +300,9 @@ class WorkOrderActivities:
                 idempotency_key=f"{key}:issue:{pick.lot_id}",
             )
             issued.append((pick, movement.id))
+        made_in = said(
+            "made in %(number)s; awaiting final inspection and release", number=work_order.number
+        )
         finished = Lot(
             lot_number=await next_lot_number(
                 session, origin="production", part_number=item.part_number, on=today
@@ -307,10 +318,11 @@ class WorkOrderActivities:
             else None,
             origin="production",
             work_order_id=work_order.id,
-            status_reason=f"made in {work_order.number}; awaiting final inspection and release",
+            status_reason=made_in,
             status_changed_by=data.produced_by,
             status_process_id=data.process_id,
         )
+        note_lot_reason(session, finished.lot_number, made_in)
         session.add(finished)
         await session.flush()
         await move(
@@ -488,7 +500,7 @@ class WorkOrderActivities:
                 session,
                 lot,
                 "RELEASED",
-                reason=data.reason,
+                reason=said_again(data.reason_wording, data.reason),
                 actor=data.decided_by,
                 process_id=data.process_id,
             )
@@ -514,7 +526,7 @@ class WorkOrderActivities:
                         session,
                         lot,
                         "ON_HOLD",
-                        reason=data.reason,
+                        reason=said_again(data.reason_wording, data.reason),
                         actor=data.decided_by,
                         process_id=data.process_id,
                     )
@@ -538,7 +550,7 @@ class WorkOrderActivities:
             action=action,
             entity_type="lot",
             entity_id=lot.lot_number,
-            reason=data.reason,
+            reason=said_again(data.reason_wording, data.reason),
             before=before,
             after={
                 "status": lot.status,
@@ -560,6 +572,7 @@ class WorkOrderActivities:
             work_order = await process_record(session, WorkOrder, data.process_id, lock=True)
             if work_order is None or work_order.status in ("completed", "cancelled"):
                 return
+            why = said_again(data.reason_wording, data.reason)
             before = {"status": work_order.status}
             work_order.status = "cancelled"
             work_order.closed_at = await database_now(session)
@@ -573,7 +586,11 @@ class WorkOrderActivities:
                     session,
                     lot,
                     "ON_HOLD",
-                    reason=f"{work_order.number} cancelled before release: {data.reason}",
+                    reason=said(
+                        "%(number)s cancelled before release: %(why)s",
+                        number=work_order.number,
+                        why=why,
+                    ),
                     actor="system",
                     process_id=data.process_id,
                 )
@@ -584,7 +601,7 @@ class WorkOrderActivities:
                 action="work_order.cancelled",
                 entity_type="work_order",
                 entity_id=work_order.number,
-                reason=data.reason,
+                reason=why,
                 before=before,
                 after={"status": "cancelled", "held_lots": held},
                 key=key,

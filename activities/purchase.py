@@ -28,7 +28,7 @@ from activities.records import (
 )
 from erp.audit import already_recorded
 from erp.db import database_now
-from erp.lots import move, next_lot_number
+from erp.lots import move, next_lot_number, note_lot_reason
 from erp.master_data import AslEntry, Item, Lot, PurchaseOrder, PurchaseOrderLine, Supplier
 from erp.models import Outbox
 from erp.purchasing import (
@@ -66,7 +66,7 @@ from schemas.purchase import (
 )
 from schemas.shipping import joined_said
 from schemas.supply import PurchaseRequest
-from workflows.wording import refuse, said, said_again, wording
+from workflows.wording import Said, refuse, said, said_again, wording
 
 # a purchase order in one of these statuses has ended: no later step changes it
 ENDED = ("rejected", "cancelled", "closed")
@@ -204,6 +204,7 @@ async def _new_lot(
 ) -> Lot:
     goods = data.receipt
     item = await session.get_one(Item, line.item_id)
+    received = said("received on %(number)s; awaiting incoming inspection", number=order.number)
     lot = Lot(
         lot_number=await next_lot_number(
             session, origin="receipt", part_number=line.part_number, on=data.received_on
@@ -225,10 +226,11 @@ async def _new_lot(
         ),
         origin="receipt",
         purchase_order_line_id=line.id,
-        status_reason=f"received on {order.number}; awaiting incoming inspection",
+        status_reason=received,
         status_changed_by=data.sent_by,
         status_process_id=data.process_id,
     )
+    note_lot_reason(session, lot.lot_number, received)
     session.add(lot)
     await session.flush()
     return lot
@@ -318,23 +320,36 @@ def verdict(data: RecordInspectionInput) -> InspectionVerdict:
     were inspected than the plan requires, whatever the inspector chose."""
     plan = data.plan
     if data.defects > plan.accept_number:
-        reason = (
-            f"{data.defects} defective in a sample of {data.sample_size}: more than the accept "
-            f"number {plan.accept_number}"
+        reason = said(
+            "%(defects)s defective in a sample of %(sample)s: more than the accept number "
+            "%(accept)s",
+            defects=data.defects,
+            sample=data.sample_size,
+            accept=plan.accept_number,
         )
         if data.chosen_outcome == "pass":
-            reason += " (recorded as a fail although 'pass' was chosen)"
-        elif data.reason:
-            reason = f"{data.reason} ({reason})"
-        return InspectionVerdict(outcome="fail", reason=reason)
+            reason = said(
+                "%(problem)s (recorded as a fail although 'pass' was chosen)", problem=reason
+            )
+        elif data.reason:  # the inspector's own words first, as typed
+            reason = said("%(why)s (%(problem)s)", why=data.reason, problem=reason)
+        return _failed(reason)
     if data.chosen_outcome == "fail":
         return InspectionVerdict(outcome="fail", reason=data.reason)
     if data.sample_size < plan.sample_size:
-        return InspectionVerdict(
-            outcome="fail",
-            reason=f"only {data.sample_size} inspected where the plan requires {plan.sample_size}",
+        return _failed(
+            said(
+                "only %(sample)s inspected where the plan requires %(required)s",
+                sample=data.sample_size,
+                required=plan.sample_size,
+            )
         )
     return InspectionVerdict(outcome="pass")
+
+
+def _failed(reason: Said) -> InspectionVerdict:
+    """A fail for a sample problem of ours: the English, and its wording for the workflow."""
+    return InspectionVerdict(outcome="fail", reason=reason, reason_wording=wording(reason))
 
 
 class PurchaseActivities:
@@ -494,9 +509,13 @@ class PurchaseActivities:
         async with self._sessions() as session, session.begin():
             earlier = await recorded(session, key)
             if earlier is not None:
+                refused = earlier.outcome == "refused"
                 return SupplierCheck(
                     supplier_code=(earlier.after or {}).get("supplier_code", ""),
-                    refusal=earlier.reason if earlier.outcome == "refused" else "",
+                    refusal=earlier.reason if refused else "",
+                    refusal_wording=(earlier.after or {}).get("reason_wording")
+                    if refused
+                    else None,
                 )
             order = await _order_of(session, data.process_id)
             assert order is not None
@@ -511,7 +530,7 @@ class PurchaseActivities:
                 ):
                     if problem and problem not in problems:
                         problems.append(problem)
-            refusal = "; ".join(problems)
+            refusal = joined_said(problems)  # each rule's said(…), `a; b` as before
             await _audit(
                 session,
                 actor="system",
@@ -522,7 +541,11 @@ class PurchaseActivities:
                 reason=refusal,
                 after={"supplier_code": code, "on": data.on.isoformat()},
             )
-            return SupplierCheck(supplier_code=code, refusal=refusal)
+            return SupplierCheck(
+                supplier_code=code,
+                refusal=refusal,
+                refusal_wording=wording(refusal) if isinstance(refusal, Said) else None,
+            )
 
     @activity.defn(name="change_purchase_supplier")
     async def change_purchase_supplier(self, data: ChangeSupplierInput) -> str:
@@ -538,7 +561,11 @@ class PurchaseActivities:
             supplier = await session.scalar(
                 select(Supplier).where(Supplier.code == data.supplier_code)
             )
-            problem = "" if supplier else f"supplier {data.supplier_code} is not known"
+            problem = (
+                ""
+                if supplier
+                else said("supplier %(supplier)s is not known", supplier=data.supplier_code)
+            )
             if supplier is not None:
                 order.supplier_id = supplier.id
             await _audit(
@@ -764,7 +791,9 @@ class PurchaseActivities:
             )
             if earlier is not None:
                 return InspectionVerdict(
-                    outcome=earlier.outcome, reason=earlier.results.get("reason", "")
+                    outcome=earlier.outcome,
+                    reason=earlier.results.get("reason", ""),
+                    reason_wording=earlier.results.get("reason_wording"),
                 )
             lot = await session.scalar(
                 select(Lot).where(Lot.lot_number == data.lot_number).with_for_update()
@@ -784,7 +813,8 @@ class PurchaseActivities:
                         "chosen_outcome": data.chosen_outcome,
                         "inspector_reason": data.reason,
                         "reason": found.reason,
-                    },
+                    }
+                    | ({"reason_wording": found.reason_wording} if found.reason_wording else {}),
                     outcome=found.outcome,
                     inspector=data.inspector,
                     process_id=data.process_id,
@@ -802,7 +832,7 @@ class PurchaseActivities:
                 entity_type="lot",
                 entity_id=lot.lot_number,
                 key=key,
-                reason=found.reason,
+                reason=said_again(found.reason_wording, found.reason),
                 after={
                     "kind": "incoming",
                     "outcome": found.outcome,
@@ -826,11 +856,12 @@ class PurchaseActivities:
             )
             assert lot is not None
             before = lot.status
+            reason = said_again(data.reason_wording, data.reason)
             await change_lot_status(
                 session,
                 lot,
                 data.status,
-                reason=data.reason,
+                reason=reason,
                 actor=data.actor,
                 process_id=data.process_id,
             )
@@ -841,7 +872,7 @@ class PurchaseActivities:
                 entity_type="lot",
                 entity_id=lot.lot_number,
                 key=key,
-                reason=data.reason,
+                reason=reason,
                 before={"status": before},
                 after={"status": data.status},
             )

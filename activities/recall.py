@@ -24,6 +24,7 @@ from temporalio.exceptions import ApplicationError
 from activities.audit_context import audit
 from activities.records import (
     change_lot_status,
+    held_also,
     next_number,
     recorded_answer,
     required_process_record,
@@ -389,7 +390,7 @@ class RecallActivities:
             already: list[str] = []
             would: list[str] = []
             away: list[str] = []
-            reason = f"recall {recall.number}"
+            reason = said("recall %(number)s", number=recall.number)
             for row, lot in rows.tuples():
                 if lot.status not in IN_HOUSE or lot.quantity <= 0:
                     row.note = f"{lot.status}, {lot.quantity} {lot.uom} in house: not held"
@@ -399,7 +400,7 @@ class RecallActivities:
                     would.append(lot.lot_number)
                 elif lot.status == "ON_HOLD":
                     earlier_reason = lot.hold_reason or lot.status_reason
-                    combined = f"{earlier_reason}; {reason}" if earlier_reason else reason
+                    combined = held_also(earlier_reason, reason) if earlier_reason else reason
                     await change_lot_status(
                         session,
                         lot,

@@ -22,7 +22,7 @@ from activities.audit_context import audit
 from activities.process import mirror_status
 from erp.audit import already_recorded
 from erp.db import database_now
-from erp.lots import LotRefused, Pick, set_lot_status
+from erp.lots import LotRefused, Pick, noted_lot_reasons, set_lot_status
 from erp.master_data import Lot
 from erp.models import AuditEntry
 from erp.numbering import next_in_series
@@ -162,6 +162,12 @@ def lot_refused(refusal: LotRefused) -> ApplicationError:
     return refuse("LotRefused", refusal.message, non_retryable=True)
 
 
+def held_also(earlier: str, reason: str) -> str:
+    """The hold reason of a lot that stays held for one more reason: the earlier one (as
+    recorded, plain) and the new one (a `said(…)`, translated)."""
+    return said("%(earlier)s; %(reason)s", earlier=earlier, reason=reason)
+
+
 async def change_lot_status(
     session: AsyncSession, lot: Lot, status: str, *, reason: str, actor: str, process_id: str
 ) -> None:
@@ -188,6 +194,7 @@ async def write_moving_lots(
             async with session.begin():
                 return await write(session)
         except LotRefused as refusal:
+            noted_lot_reasons(session)  # the rolled-back lot changes' reasons: not recorded
             async with session.begin():
                 refused_key = f"{key}:refused"
                 if not await already_recorded(session, refused_key):

@@ -26,7 +26,7 @@ from erp.supply import (
     InventoryMovement,
     LotNumberRule,
 )
-from schemas.wording import said
+from schemas.wording import Said, said
 
 _TOKEN = re.compile(r"\{(YYYY|YY|MM|DD|PART|SEQ(?::(\d+))?)\}")
 REFUSAL_STATES = {LOT_TRANSITION_REFUSED, LOT_NOT_AVAILABLE, LOT_QUANTITY_SHORT}
@@ -165,7 +165,9 @@ async def set_lot_status(
     actor: str,
     process_id: str | None,
 ) -> None:
-    """Move a lot to `status` (flushed now, so a refusal by the status machine raises here)."""
+    """Move a lot to `status` (flushed now, so a refusal by the status machine raises here).
+    A reason that is a `said(…)` is noted for the transaction's audit row (`note_lot_reason`)."""
+    note_lot_reason(session, lot.lot_number, reason)
     lot.status = status
     lot.status_reason = reason
     lot.status_changed_by = actor
@@ -181,6 +183,24 @@ async def set_lot_status(
         if refusal is None:
             raise
         raise refusal from None
+
+
+LOT_REASONS = "lot_reasons"  # the session.info key of the reasons noted for the audit row
+
+
+def note_lot_reason(session: AsyncSession, lot_number: str, reason: str) -> None:
+    """Keep a lot's status reason that is a `Said` (its template and values) until this
+    transaction's next audit row (`activities.audit_context.audit`) stores its wording in
+    `after["lot_reasons"]`: the lot history (`lot_status_change`, written by a trigger) has no
+    room for it, so the lot page finds it there (`ui.reason_text`). A plain reason is not kept."""
+    if isinstance(reason, Said):
+        session.info.setdefault(LOT_REASONS, {})[lot_number] = reason
+
+
+def noted_lot_reasons(session: AsyncSession) -> dict[str, Said]:
+    """The lot reasons noted since the last audit row, taken (so each row stores its own)."""
+    noted: dict[str, Said] = session.info.pop(LOT_REASONS, None) or {}
+    return noted
 
 
 async def move(

@@ -1,5 +1,7 @@
 """Rules other processes ask of master data, as changed by change control from the effective moment
-on: may this supplier deliver this part today, and may this revision be issued or bought."""
+on: may this supplier deliver this part today, and may this revision be issued or bought.
+A refusal is a `said(…)` (its template and values), so it reads in the person's language where
+it is shown (a purchase's or customer order's reason, a work order's problem)."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from erp.master_data import AslEntry, Item, Supplier, SupplierCertificate
+from schemas.wording import said
 
 
 async def supplier_refusal(
@@ -17,25 +20,37 @@ async def supplier_refusal(
     """Why no new order may go to this supplier for this part, or None when it may."""
     supplier = await session.scalar(select(Supplier).where(Supplier.code == supplier_code))
     if supplier is None:
-        return f"supplier {supplier_code} is not known"
+        return said("supplier %(supplier)s is not known", supplier=supplier_code)
     if supplier.status == "disqualified":
-        return f"supplier {supplier_code} is disqualified"
+        return said("supplier %(supplier)s is disqualified", supplier=supplier_code)
     entry = await session.scalar(
         select(AslEntry).where(
             AslEntry.supplier_id == supplier.id, AslEntry.part_number == part_number
         )
     )
     if entry is None:
-        return f"supplier {supplier_code} is not on the approved supplier list for {part_number}"
+        return said(
+            "supplier %(supplier)s is not on the approved supplier list for %(part)s",
+            supplier=supplier_code,
+            part=part_number,
+        )
     if entry.status == "disqualified":
-        return f"supplier {supplier_code} is disqualified for {part_number}"
+        return said(
+            "supplier %(supplier)s is disqualified for %(part)s",
+            supplier=supplier_code,
+            part=part_number,
+        )
     valid = await session.scalar(
         select(SupplierCertificate.id).where(
             SupplierCertificate.supplier_id == supplier.id, SupplierCertificate.expires_on >= on
         )
     )
     if valid is None:
-        return f"supplier {supplier_code} has no valid quality certificate on {on.isoformat()}"
+        return said(
+            "supplier %(supplier)s has no valid quality certificate on %(day)s",
+            supplier=supplier_code,
+            day=on.isoformat(),
+        )
     return None
 
 
@@ -49,7 +64,12 @@ async def revision_refusal(session: AsyncSession, item_id: int) -> str | None:
     """Why this item revision may not be issued to production or ordered, or None."""
     item = await session.get(Item, item_id)
     if item is None:
-        return f"item {item_id} is not known"
+        return said("item %(item)s is not known", item=item_id)
     if item.status != "effective":
-        return f"{item.part_number} revision {item.revision} is {item.status}, not effective"
+        return said(
+            "%(part)s revision %(revision)s is %(status)s, not effective",
+            part=item.part_number,
+            revision=item.revision,
+            status=item.status,
+        )
     return None

@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.supply import ProcureToDeliverRequest, PurchaseLine
+from schemas.wording import Said, said
 
 
 class RegisterOrderInput(BaseModel):
@@ -48,16 +49,19 @@ class OrderPlan(BaseModel):
     purchases: list[PlannedPurchase] = []
     unbuyable: list[Shortage] = []
 
-    def summary(self) -> str:
+    def summary(self) -> Said:
+        """The plan in a line, a `said(…)` (the purchases, codes and quantities, as a value)."""
         buys = "; ".join(
             f"{p.supplier_code}: "
             + ", ".join(f"{line.quantity.normalize():f} {line.part_number}" for line in p.lines)
             for p in self.purchases
         )
-        return (
-            f"{self.finished_available.normalize():f} in stock, make "
-            f"{self.to_make.normalize():f}" + (f"; buy {buys}" if buys else "; nothing to buy")
-        )
+        stock, make = f"{self.finished_available.normalize():f}", f"{self.to_make.normalize():f}"
+        if buys:
+            return said(
+                "%(stock)s in stock, make %(make)s; buy %(buys)s", stock=stock, make=make, buys=buys
+            )
+        return said("%(stock)s in stock, make %(make)s; nothing to buy", stock=stock, make=make)
 
 
 class SetOrderStatusInput(BaseModel):

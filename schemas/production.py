@@ -190,8 +190,10 @@ class FinishLotInput(BaseModel):
     source: str = ""  # the step that decided: final-inspection, dhr-review, qa-release
     # the NC raised for a nonconforming lot: it holds the lot, the work order only completes
     nonconformance: str | None = None
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)
 
 
 class CancelWorkOrderInput(BaseModel):
     process_id: str
     reason: str
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)

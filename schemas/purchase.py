@@ -65,6 +65,8 @@ class SupplierCheckInput(BaseModel):
 class SupplierCheck(BaseModel):
     supplier_code: str
     refusal: str = ""  # the rule(s) that failed, or "" when the supplier may get this order
+    # the refusal's wording (erp/supply_rules.py's `said(…)`s joined), None in older results
+    refusal_wording: dict[str, Any] | None = None
 
 
 class ChangeSupplierInput(BaseModel):
@@ -148,6 +150,9 @@ class RecordInspectionInput(BaseModel):
 class InspectionVerdict(BaseModel):
     outcome: str  # pass | fail (a fail whenever the defects exceed the accept number)
     reason: str = ""
+    # the reason's wording when it is one of ours (the sample problem; workflows.wording),
+    # which the workflow takes back with said_again; None for the inspector's own words
+    reason_wording: dict[str, Any] | None = None
 
 
 class SetLotStatusInput(BaseModel):
@@ -157,3 +162,4 @@ class SetLotStatusInput(BaseModel):
     reason: str
     actor: str
     step: str  # names the write: one status change per step
+    reason_wording: dict[str, Any] | None = None  # the reason's wording (workflows.wording)

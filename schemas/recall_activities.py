@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field
 
 from schemas.recall import RecallRequest
+from schemas.wording import Said, said
 
 # the groups that may widen a recall's scope or ask for its termination
 WIDEN_GROUPS = ("qa-manager", "ra")
@@ -111,6 +112,13 @@ class RecordReportInput(BaseModel):
     actor: str
 
 
+EFFECTIVENESS = (
+    "responded %(responded)s/%(consignees)s (%(responded_percent)s %%), "
+    "reconciled %(reconciled)s/%(consignees)s (%(reconciled_percent)s %%), "
+    "target %(target)s %% (level %(level)s); checks %(done)s/%(checks)s done"
+)
+
+
 class Effectiveness(BaseModel):
     level: str | None
     target_percent: int
@@ -125,14 +133,24 @@ class Effectiveness(BaseModel):
     checks_failed: int
     met: bool
 
-    def describe(self) -> str:
-        return (
-            f"responded {self.responded}/{self.consignees} ({self.responded_percent:.0f} %), "
-            f"reconciled {self.reconciled}/{self.consignees} ({self.reconciled_percent:.0f} %), "
-            f"target {self.target_percent} % (level {self.level or '-'}); "
-            f"checks {self.checks - self.checks_open}/{self.checks} done"
-            + (f", {self.checks_failed} failed" if self.checks_failed else "")
-        )
+    def describe(self) -> Said:
+        """The measured effectiveness in a line, a `said(…)` with its numbers as values."""
+        measured = {
+            "responded": self.responded,
+            "reconciled": self.reconciled,
+            "consignees": self.consignees,
+            "responded_percent": f"{self.responded_percent:.0f}",
+            "reconciled_percent": f"{self.reconciled_percent:.0f}",
+            "target": self.target_percent,
+            "level": self.level or "-",
+            "done": self.checks - self.checks_open,
+            "checks": self.checks,
+        }
+        if self.checks_failed:
+            return said(
+                EFFECTIVENESS + ", %(failed)s failed", failed=self.checks_failed, **measured
+            )
+        return said(EFFECTIVENESS, **measured)
 
 
 class SampledChecks(BaseModel):

@@ -39,6 +39,7 @@ from erp.supply import (
     SupplierScorecard,
 )
 from schemas.supply import TraceResult
+from ui import reason_text
 from ui.pages import User, lot_url, render
 
 router = APIRouter(include_in_schema=False)
@@ -229,7 +230,14 @@ async def lot_page(
     if lot is None:
         raise not_found(Message("Lot %(lot_number)s", lot_number=lot_number[:60]))
     view = await lot_view(session, lot, serial=serial[:40])
-    return render(request, "lot.html", v=view, serial=serial[:40])
+    changed_by = [h.process_id for h in view.history] + [lot.status_process_id]
+    return render(
+        request,
+        "lot.html",
+        v=view,
+        serial=serial[:40],
+        lot_reasons=await reason_text.lot_reasons(session, lot.lot_number, changed_by),
+    )
 
 
 # ---------------------------------------------------------------- suppliers

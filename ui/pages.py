@@ -25,7 +25,7 @@ from api.deps import DbSession
 from api.errors import ApiError
 from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
-from ui import change_views, i18n, values
+from ui import change_views, i18n, reason_text, values
 from ui.audit_actions import AUDIT_ACTION_LABELS
 
 HERE = Path(__file__).parent
@@ -261,6 +261,8 @@ templates.env.filters.update(
     answer_message=i18n.answer_message,
     # an audit row's reason in the page's language (after["reason_wording"]): {{ h|audit_reason }}
     audit_reason=in_locale(lambda row, locale=None: audit_reason_of(row, locale)),
+    # a lot's status or hold reason (ui/reason_text.py): {{ h.reason|lot_reason(lot_reasons) }}
+    lot_reason=in_locale(reason_text.lot_reason),
     task_description=in_locale(
         lambda task, locale=None: i18n.task_text(locale, task, "description")
     ),

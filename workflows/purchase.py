@@ -220,12 +220,13 @@ class PurchaseWorkflow:
             self._supplier = check.supplier_code
             if not check.refusal:
                 return True
-            result = await human_task(self._supplier_spec(attempt, check, problem))
+            refusal = said_again(check.refusal_wording, check.refusal)  # the rules' wording
+            result = await human_task(self._supplier_spec(attempt, refusal, problem))
             if result.outcome == "cancel":
                 await self._finish(
                     "cancelled",
                     outcome="cancelled",
-                    reason=said("cancelled by the buyer: %(refusal)s", refusal=check.refusal),
+                    reason=said("cancelled by the buyer: %(refusal)s", refusal=refusal),
                     actor=decider(result),
                 )
                 return False
@@ -571,14 +572,15 @@ class PurchaseWorkflow:
             InspectionVerdict,
         )
         if found.outcome == "fail":
-            await self._failed_incoming_inspection(lot, found.reason, inspector)
+            problem = said_again(found.reason_wording, found.reason)  # ours, or their words
+            await self._failed_incoming_inspection(lot, problem, inspector)
             return
         release = await human_task(self._release_spec(lot, inspector))
         if release.outcome == "release":
-            reason = "released by QA after incoming inspection"
+            reason = said("released by QA after incoming inspection")
             await self._set_lot(lot, "RELEASED", reason, decider(release), "release")
         else:
-            reason = f"QA refused release: {release.fields.get('reason', '')}"
+            reason = said("QA refused release: %(why)s", why=release.fields.get("reason", ""))
             await self._set_lot(lot, "ON_HOLD", reason, decider(release), "release-refused")
 
     async def _failed_incoming_inspection(self, lot: ReceivedLot, reason: str, by: str) -> None:
@@ -591,7 +593,7 @@ class PurchaseWorkflow:
             await raise_nonconformance(self._nonconformances, self._nonconformance(lot, reason, by))
             self._held.append(lot.lot_number)
             return
-        why = f"failed incoming inspection: {reason} — awaiting nonconformance"
+        why = said("failed incoming inspection: %(why)s — awaiting nonconformance", why=reason)
         await self._set_lot(lot, "ON_HOLD", why, by, "inspection-failed")
 
     def _nonconformance(self, lot: ReceivedLot, reason: str, by: str) -> NonconformanceRequest:
@@ -631,6 +633,7 @@ class PurchaseWorkflow:
                     reason=reason,
                     actor=by,
                     step=step,
+                    reason_wording=reason_wording(reason),
                 ),
             )
         except ActivityError as err:
@@ -712,7 +715,7 @@ class PurchaseWorkflow:
             },
         )
 
-    def _supplier_spec(self, attempt: int, check: SupplierCheck, problem: str) -> TaskSpec:
+    def _supplier_spec(self, attempt: int, refusal: str, problem: str) -> TaskSpec:
         return self._spec(
             f"supplier-{attempt}",
             "supplier",
@@ -721,7 +724,7 @@ class PurchaseWorkflow:
                 "Supplier refused for %(number)s: %(refusal)s",
                 limit=None,
                 number=self._number,
-                refusal=check.refusal,
+                refusal=refusal,
             ),
             candidates=Candidates(groups=["buyer"]),
             fields=[
@@ -736,7 +739,7 @@ class PurchaseWorkflow:
                 ),
                 OutcomeSpec(name="cancel", label="Cancel the purchase"),
             ],
-            context={"Supplier check failed": check.refusal}
+            context={"Supplier check failed": refusal}
             | ({"Last change refused": problem} if problem else {}),
         )
 

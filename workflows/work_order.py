@@ -62,7 +62,7 @@ with workflow.unsafe.imports_passed_through():
         task_spec,
         update_process,
     )
-    from workflows.wording import described, said, said_again, titled
+    from workflows.wording import described, reason_wording, said, said_again, titled
 
 KIND = "work-order"
 
@@ -257,6 +257,7 @@ class WorkOrderWorkflow:
                 record, said("not released by QA: %(why)s", why=why), by, "qa-release"
             )
             return
+        released = said("released by QA (%(by)s) after final inspection and DHR review", by=by)
         try:
             await run_activity(
                 "release_finished_lot",
@@ -264,8 +265,9 @@ class WorkOrderWorkflow:
                     process_id=self._pid,
                     lot_number=record.lot_number,
                     decided_by=by,
-                    reason=f"released by QA ({by}) after final inspection and DHR review",
+                    reason=released,
                     source="qa-release",
+                    reason_wording=reason_wording(released),
                 ),
             )
         except ActivityError as err:
@@ -297,6 +299,7 @@ class WorkOrderWorkflow:
                 reason=reason,
                 source=source,
                 nonconformance=nonconformance,
+                reason_wording=reason_wording(reason),
             ),
         )
         await self._finish("on_hold", reason)
@@ -324,7 +327,10 @@ class WorkOrderWorkflow:
 
     async def _cancel(self, reason: str) -> None:
         await run_activity(
-            "cancel_work_order", CancelWorkOrderInput(process_id=self._pid, reason=reason)
+            "cancel_work_order",
+            CancelWorkOrderInput(
+                process_id=self._pid, reason=reason, reason_wording=reason_wording(reason)
+            ),
         )
         await self._finish("cancelled", reason, process_status="cancelled")
 

@@ -141,7 +141,12 @@ async def test_in_stock_lots_past_expiry_expire_with_history_and_audit(sessions)
     released = next(a for a in audit if a.entity_id == "X-RELEASED")
     assert released.reason == f"expired on {yesterday}"
     assert released.before == {"status": "RELEASED", "expires_on": yesterday.isoformat()}
-    assert released.after == {"status": "EXPIRED"}
+    expired = {"template": "expired on %(day)s", "values": {"day": yesterday.isoformat()}}
+    assert released.after == {  # the reason's wording, for the audit page and the lot history
+        "status": "EXPIRED",
+        "reason_wording": expired,
+        "lot_reasons": {"X-RELEASED": {"reason": released.reason, "reason_wording": expired}},
+    }
     assert released.idempotency_key == f"lot-expiry:{TODAY}:X-RELEASED"
     assert "X-RELEASED" not in shippable
     assert chain.ok
