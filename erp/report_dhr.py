@@ -15,6 +15,7 @@ from erp.queries import process_signatures
 from erp.reports import Report, Section, Translate, plain, recorded, row, text_of
 from erp.supply import SerialNumber
 from schemas.api import LotDetail
+from ui.reason_text import lot_reason_cell, reasons_of_lots
 
 
 class NotAFinishedLot(ValueError):
@@ -25,10 +26,14 @@ class NotAFinishedLot(ValueError):
         self.lot_number, self.origin = lot_number, origin
 
 
-async def device_history_report(session: AsyncSession, lot: LotDetail, _: Translate) -> Report:
+async def device_history_report(
+    session: AsyncSession, lot: LotDetail, _: Translate, locale: str | None = None
+) -> Report:
     """The DHR of `lot` (its facts as the lot API reads them) from what the ERP holds. A stored
     status or kind prints as recorded, with its label beside it for a reader of another
-    language (`erp.reports.recorded`)."""
+    language (`erp.reports.recorded`). `locale` is the reader's, for the lot's status and hold
+    reasons recorded with their wording (`ui.reason_text.lot_reason_cell`: the translation with
+    the recorded English in parentheses)."""
     _ = plain(_)
     row_ = await session.execute(
         select(Lot, WorkOrder)
@@ -51,6 +56,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
             .order_by(Nonconformance.id)
         )
     ).all()
+    wordings = (await reasons_of_lots(session, [lot.lot_number])).get(lot.lot_number)
     serials = list(
         await session.scalars(
             select(SerialNumber)
@@ -71,7 +77,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 (_("Manufactured on"), text_of(dhr.manufactured_on)),
                 (_("Expires on"), text_of(dhr.expires_on) or _("no expiry")),
                 (_("Status now"), recorded(_, "lot status", lot.status)),
-                (_("Hold reason"), lot.hold_reason),
+                (_("Hold reason"), lot_reason_cell(lot.hold_reason, wordings, locale=locale)),
                 (
                     _("Serial numbers"),
                     f"{dhr.serial_first} … {dhr.serial_last} ({dhr.serial_count})"
@@ -207,7 +213,7 @@ async def device_history_report(session: AsyncSession, lot: LotDetail, _: Transl
                 row(
                     recorded(_, "lot status", h.from_status),
                     recorded(_, "lot status", h.to_status),
-                    h.reason,
+                    lot_reason_cell(h.reason, wordings, locale=locale),
                     h.changed_by,
                     h.process_id,
                     h.changed_at,

@@ -18,7 +18,7 @@ from api.deps import DbSession
 from api.errors import Message
 from erp import dashboard as figures
 from schemas.dashboard import PROCESS_KINDS, CycleTime, Dashboard, WeeklyCycleTime
-from ui import charts, i18n, pages
+from ui import charts, i18n, pages, reason_text
 from ui.charts import Series, Table
 from ui.i18n import N_
 from ui.pages import User
@@ -94,6 +94,11 @@ async def dashboard_page(
         board=board,
         form=form,
         chart=DashboardCharts(board, user.locale).all(),
+        # the hold reasons' wordings, for every lot listed in one query:
+        # {{ lot.hold_reason|lot_reason(lot_reasons.get(lot.lot_number)) }}
+        lot_reasons=await reason_text.reasons_of_lots(
+            session, [lot.lot_number for lot in board.lots_on_hold]
+        ),
         process_label=partial(process_label, locale=user.locale),
         hours=partial(hours_text, locale=user.locale),
         **_choices(user),

@@ -186,7 +186,7 @@ def translate_message(locale: str | None, message: object) -> str:
     if isinstance(message, str) and isinstance(template, str):
         # a Message, or a workflows.wording.Said (erp's lot lookups, a workflow's problems)
         values = {
-            name: _value_in(locale, name, value) if isinstance(value, str) else value
+            name: _value_in(locale, name, value)
             for name, value in getattr(message, "values", {}).items()
         }
         return translate(locale, template, **values)
@@ -194,27 +194,66 @@ def translate_message(locale: str | None, message: object) -> str:
     table = catalog(supported(locale))
     if not table or text in table:
         return translate(locale, text)
-    # a form's problems composed as "Label: problem; Label: problem" read part by part
+    # a plain text shown as a whole message (a page's `sentence`), written as a form's problems
+    # "Label: problem; Label: problem", reads part by part; a value inside a wording never does
     return "；".join(_problem_in(table, part) for part in text.split("; "))
 
 
 ISO_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+# a value that is wholly an ISO 8601 date and time (a reminder's "due %(when)s"): 2026-12-07T09:30,
+# seconds, fractions and an offset (Z, +00:00) optional
+ISO_MOMENT = re.compile(
+    r"\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,6})?)?(?:Z|[+-]\d{2}:\d{2})?"
+)
 
 
-def _value_in(locale: str | None, name: str, value: str) -> str:
-    """A text value of a message in the locale: an ISO date (`%(day)s`, stored ISO) as the
-    locale writes a date, a decision's `%(outcome)s` (`approve`) as its outcome label reads
-    (`Approve`), another text translated when the catalog has it."""
-    if supported(locale) != DEFAULT_LOCALE and ISO_DAY.fullmatch(value):
+def moment_in(locale: str | None, value: object) -> str | None:
+    """A value that is a date or a datetime, or a text that is wholly an ISO date or datetime
+    (`2026-12-07`, `2026-12-07T09:30:00+00:00`), as the locale writes it (`format_day`,
+    `format_moment`; a time without an offset is UTC); None for any other value, and for English,
+    which keeps the value as recorded."""
+    if supported(locale) == DEFAULT_LOCALE:
+        return None
+    if isinstance(value, datetime | date):
+        moment: date | datetime = value
+    elif isinstance(value, str) and ISO_DAY.fullmatch(value):
         try:
-            return format_day(date.fromisoformat(value), locale)
+            moment = date.fromisoformat(value)
         except ValueError:  # 2026-13-45 is no day: as written
-            return value
+            return None
+    elif isinstance(value, str) and ISO_MOMENT.fullmatch(value):
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:  # 2026-12-07T25:00 is no time: as written
+            return None
+    else:
+        return None
+    if isinstance(moment, datetime) and moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    try:
+        return format_day(moment, locale)
+    except (OverflowError, ValueError):  # 0001-01-01T00:00+05:00 has no UTC time: as written
+        return None
+
+
+def _value_in(locale: str | None, name: str, value: object) -> object:
+    """A value of a message in the locale: a date or datetime (`%(day)s`, `%(when)s`, stored
+    ISO) as the locale writes it, a decision's `%(outcome)s` (`approve`) as its outcome label
+    reads (`Approve`), a wording of ours (a `Message`, a `Said`) translated with its values,
+    another text translated when the catalog has that exact text (never split as a form's
+    problems: `SUP-0001: 60` stays as it is); any other value as it is."""
+    shown = moment_in(locale, value)
+    if shown is not None:
+        return shown
+    if not isinstance(value, str):
+        return value
     if name == "outcome" and value:
         table = catalog(supported(locale))
         label = value.replace("_", " ")
         return table.get(value) or table.get(label[:1].upper() + label[1:]) or value
-    return translate_message(locale, value)
+    if isinstance(getattr(value, "template", None), str):
+        return translate_message(locale, value)
+    return translate(locale, value) if value else value
 
 
 TITLE_LIMIT = 200  # what the inbox shows of a title (workflows.wording.titled cuts the English)
@@ -232,7 +271,7 @@ def task_text(locale: str | None, task: object, part: str = "title") -> str:
     table = catalog(supported(locale))
     try:
         text = _spoken(
-            table, {"template": template, "values": getattr(task, f"{part}_values", None)}
+            table, {"template": template, "values": getattr(task, f"{part}_values", None)}, locale
         )
     except (KeyError, TypeError, ValueError):  # a template and values that do not fit
         return english
@@ -249,7 +288,7 @@ def context_text(locale: str | None, task: object, key: str) -> str:
     if not isinstance(spoken, dict):
         return english
     try:
-        text = _spoken(catalog(supported(locale)), spoken)
+        text = _spoken(catalog(supported(locale)), spoken, locale)
     except (KeyError, TypeError, ValueError):  # a template and values that do not fit
         return english
     return text if isinstance(text, str) else english
@@ -271,23 +310,28 @@ def audit_reason(locale: str | None, reason: str | None, after: dict[str, Any] |
     try:
         if _spoken({}, spoken) != english:  # a wording that does not give back what was recorded
             return english
-        text = _spoken(catalog(supported(locale)), spoken)
+        text = _spoken(catalog(supported(locale)), spoken, locale)
     except (KeyError, TypeError, ValueError):  # a template and values that do not fit
         return english
     return text if isinstance(text, str) else english
 
 
-def _spoken(table: dict[str, str], value: Any) -> Any:
+def _spoken(table: dict[str, str], value: Any, locale: str | None = None) -> Any:
     """A value of a task's wording in the catalog's language: a catalog text translated, a
     nested wording (`{"template", "values"}`, a quoted refusal: `workflows.wording.wording`,
-    its own problems under "inner") translated with its values, recursively; else as it is."""
+    its own problems under "inner") translated with its values, recursively; a value that is
+    wholly an ISO date or datetime as `locale` writes it (`moment_in`; no `locale`, or English:
+    as recorded); else as it is."""
+    shown = moment_in(locale, value) if locale else None
+    if shown is not None:
+        return shown
     if isinstance(value, str):
         return table.get(value, value)
     if not (isinstance(value, dict) and isinstance(value.get("template"), str)):
         return value
-    values = {name: _spoken(table, v) for name, v in (value.get("values") or {}).items()}
+    values = {name: _spoken(table, v, locale) for name, v in (value.get("values") or {}).items()}
     for name, inner in (value.get("inner") or {}).items():
-        values[name] = _spoken(table, inner)
+        values[name] = _spoken(table, inner, locale)
     template = str(table.get(value["template"]) or value["template"])
     return template % values if values else template
 

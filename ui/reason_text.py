@@ -8,6 +8,8 @@ page reads those rows once (`lot_reasons`) and shows each history reason and the
 through `{{ h.reason|lot_reason(lot_reasons) }}`, which is `ui.i18n.audit_reason` over that
 wording: the reader's language when the wording gives back exactly the recorded English, the
 reason as recorded otherwise (an older row, a person's own words, a trigger's "all issued …").
+A page or report that shows many lots (the dashboard's lots on hold, a work order's finished
+lots, the DHR) reads them for all its lots in one query (`reasons_of_lots`).
 """
 
 from __future__ import annotations
@@ -15,10 +17,13 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import Text, and_, or_, select, union
+from sqlalchemy.dialects.postgresql import array
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from erp.master_data import Lot
 from erp.models import AuditEntry
+from erp.supply import LotStatusChange
 from ui import i18n
 
 Wordings = dict[str, dict[str, Any]]  # English reason → its wording
@@ -52,8 +57,61 @@ async def lot_reasons(
     return found
 
 
+async def reasons_of_lots(
+    session: AsyncSession, lot_numbers: Iterable[str | None]
+) -> dict[str, Wordings]:
+    """The wordings of the status reasons of several lots (lot number → `Wordings`), in one
+    query: the audit rows of every process that changed one of their statuses (their history's
+    `process_id`s and the lots' `status_process_id`) and the lots' own rows, that note a reason
+    of one of them. A lot without a noted reason is missing (its reasons read as recorded)."""
+    numbers = sorted({n for n in lot_numbers if n})
+    if not numbers:
+        return {}
+    lot_ids = select(Lot.id).where(Lot.lot_number.in_(numbers))
+    processes = union(
+        select(LotStatusChange.process_id).where(
+            LotStatusChange.lot_id.in_(lot_ids), LotStatusChange.process_id.is_not(None)
+        ),
+        select(Lot.status_process_id).where(
+            Lot.lot_number.in_(numbers), Lot.status_process_id.is_not(None)
+        ),
+    )
+    of_lots = and_(AuditEntry.entity_type == "lot", AuditEntry.entity_id.in_(numbers))
+    rows = await session.scalars(
+        select(AuditEntry.after)
+        .where(
+            or_(AuditEntry.workflow_id.in_(processes), of_lots),
+            AuditEntry.after["lot_reasons"].has_any(array(numbers, type_=Text)),
+        )
+        .order_by(AuditEntry.id)
+    )
+    wanted = set(numbers)
+    found: dict[str, Wordings] = {}
+    for after in rows:
+        for number, noted in ((after or {}).get("lot_reasons") or {}).items():
+            if (
+                number in wanted
+                and isinstance(noted, dict)
+                and isinstance(noted.get("reason"), str)
+                and isinstance(noted.get("reason_wording"), dict)
+            ):
+                found.setdefault(number, {})[noted["reason"]] = noted["reason_wording"]
+    return found
+
+
 def lot_reason(reason: str | None, wordings: Wordings | None, *, locale: str | None = None) -> str:
     """A lot's status or hold reason in the locale (`ui.i18n.audit_reason` over its wording)."""
     english = reason or ""
     spoken = (wordings or {}).get(english)
     return i18n.audit_reason(locale, english, {"reason_wording": spoken} if spoken else None)
+
+
+def lot_reason_cell(
+    reason: str | None, wordings: Wordings | None, *, locale: str | None = None
+) -> str:
+    """A lot's status reason as a report prints it (`erp.report_audit.reason_cell`): as recorded,
+    and for a reader whose language has its wording the translation with the recorded English
+    beside it in parentheses, so an auditor still reads what the history holds."""
+    english = reason or ""
+    shown = lot_reason(english, wordings, locale=locale)
+    return f"{shown} ({english})" if english and shown != english else english

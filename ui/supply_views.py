@@ -59,7 +59,7 @@ from schemas.supply import (
     ShipmentRequest,
     WorkOrderRequest,
 )
-from ui import form_problems, pages
+from ui import form_problems, pages, reason_text
 from ui.change_views import Event, show, timeline
 from ui.i18n import N_
 from ui.lot_views import first_serials, inspections_of
@@ -767,6 +767,8 @@ class WorkOrderView:
     finished: list[FinishedLot]
     inspections: list[tuple[Inspection, str]]
     customer_order: CustomerOrder | None
+    # the finished lots' status reasons' wordings (`ui.reason_text.reasons_of_lots`), by lot
+    lot_reasons: dict[str, reason_text.Wordings] = field(default_factory=dict)
 
 
 async def work_order_view(session: AsyncSession, wo: WorkOrder) -> WorkOrderView:
@@ -779,6 +781,7 @@ async def work_order_view(session: AsyncSession, wo: WorkOrder) -> WorkOrderView
         finished=[await _finished(session, lot) for lot in lots],
         inspections=await inspections_of(session, [lot.id for lot in lots]),
         customer_order=await _customer_order(session, wo.customer_order_id),
+        lot_reasons=await reason_text.reasons_of_lots(session, [lot.lot_number for lot in lots]),
     )
 
 

@@ -170,7 +170,9 @@ async def build_signatures(session: AsyncSession, principal: Principal, key: str
 async def build_device_history(session: AsyncSession, principal: Principal, lot: str) -> Report:
     detail = await lot_service.lot_detail(session=session, principal=principal, reference=lot)
     try:
-        return await device_history_report(session, detail, gettext_for(principal.locale))
+        return await device_history_report(
+            session, detail, gettext_for(principal.locale), principal.locale
+        )
     except NotAFinishedLot as err:
         raise ApiError(
             422,

@@ -203,7 +203,7 @@ async def test_a_reminders_due_reads_in_chinese(sessions) -> None:
         },
     }
     assert i18n.audit_reason("zh_Hans", row.reason, row.after) == (
-        "截止时间 2026-12-07T09:30:00+00:00"
+        "截止时间 2026年12月7日 09:30 UTC"  # the ISO time as the locale writes it
     )
 
 
