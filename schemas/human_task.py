@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, model_validator
 
-from schemas.wording import said
+from schemas.wording import Said, said
 
 
 class TaskKind(StrEnum):
@@ -51,14 +51,37 @@ class FieldType(StrEnum):
     CHOICE = "choice"
 
 
+def label_wording(text: Said) -> dict[str, Any]:
+    """The wording of a label or context key a workflow composes with values (`said("Lot
+    %(lot)s (%(what)s)", …)`): its English template and values, a `Said` value's own wording
+    under "inner" (as `workflows.wording.wording`), so the task page shows it in the reader's
+    language (`ui.label_text`)."""
+    details: dict[str, Any] = {"template": text.template, "values": dict(text.values)}
+    inner = {n: label_wording(v) for n, v in text.values.items() if isinstance(v, Said)}
+    if inner:
+        details["inner"] = inner
+    return details
+
+
 class FieldSpec(BaseModel):
-    """A field the decision form shows; `required` applies to every outcome."""
+    """A field the decision form shows; `required` applies to every outcome. A `label` that is a
+    `Said` (`label=said("%(function)s assessment required", function=…)`) keeps its wording in
+    `label_wording` (None for a constant label and in older payloads)."""
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str
+    label_wording: dict[str, Any] | None = None
     type: FieldType = FieldType.TEXT
     required: bool = False
     choices: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worded_label(cls, data: Any) -> Any:
+        if isinstance(data, dict) and isinstance(data.get("label"), Said):
+            if data.get("label_wording") is None:
+                return {**data, "label_wording": label_wording(data["label"])}
+        return data
 
 
 class OutcomeSpec(BaseModel):
@@ -105,8 +128,22 @@ class TaskSpec(BaseModel):
     escalation_chain: list[str] = []  # groups added at each due time, in order
     context: dict[str, str] = {}  # what is being decided, shown on the task page
     # the wording of a context value that quotes a refusal ({"template", "values"}, by key:
-    # workflows.wording.wording), so the page shows it in the reader's language
+    # workflows.wording.wording), so the page shows it in the reader's language; a key composed
+    # with values (a `Said` key, `said("Action %(n)s", n=1)`) has its own wording under "key"
     context_wording: dict[str, dict[str, Any]] = {}
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worded_keys(cls, data: Any) -> Any:
+        """A context key that is a `Said` keeps its wording: `context_wording[key]["key"]`."""
+        context = data.get("context") if isinstance(data, dict) else None
+        keys = [k for k in context or {} if isinstance(k, Said)]
+        if not keys:
+            return data
+        wordings = {str(k): dict(v) for k, v in (data.get("context_wording") or {}).items()}
+        for key in keys:
+            wordings[str(key)] = wordings.get(str(key), {}) | {"key": label_wording(key)}
+        return {**data, "context_wording": wordings}
 
     @model_validator(mode="after")
     def _consistent(self) -> TaskSpec:

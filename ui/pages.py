@@ -25,7 +25,7 @@ from api.deps import DbSession
 from api.errors import ApiError
 from api.recall_service import may_start_recall
 from api.security import SESSION_COOKIE, Principal, principal_from_token
-from ui import change_views, i18n, reason_text, values
+from ui import change_views, i18n, label_text, reason_text, values
 from ui.audit_actions import AUDIT_ACTION_LABELS
 
 HERE = Path(__file__).parent
@@ -256,6 +256,14 @@ templates.env.filters.update(
     task_title=in_locale(lambda task, locale=None: i18n.task_text(locale, task, "title")),
     # a task's context value, a quoted refusal in the page's language: {{ task|context_text(k) }}
     context_text=in_locale(lambda task, key, locale=None: i18n.context_text(locale, task, key)),
+    # a field label or context key a workflow composed with values (ui/label_text.py):
+    # {{ task|field_label(f.name) }}, {{ task|context_key(k) }}
+    field_label=in_locale(
+        lambda task, name, locale=None: label_text.field_label(locale, task, name)
+    ),
+    context_key=in_locale(
+        lambda task, key, locale=None: label_text.context_key(locale, task, key, context_label(key))
+    ),
     # a process's title and an answer's message in the page's language (docs/i18n.md)
     process_title=in_locale(lambda process, locale=None: i18n.process_title(locale, process)),
     answer_message=i18n.answer_message,

@@ -258,7 +258,6 @@ async def _task_page(
         on_behalf_of=allowed.on_behalf_of,
         signing_outcomes=signs,
         outcome_labels={o["name"]: o.get("label") or o["name"] for o in task.outcomes},
-        field_labels={f["name"]: f.get("label") or f["name"] for f in task.fields},
         error=error,
         notice=notices.get(done, ""),
         form=form or {},

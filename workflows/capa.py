@@ -451,8 +451,10 @@ class CapaWorkflow:
                 ),
                 FieldSpec(
                     name="effectiveness_wait_days",
-                    label="Days to wait before the effectiveness check "
-                    f"(blank: {self._request.effectiveness_wait_days})",
+                    label=said(
+                        "Days to wait before the effectiveness check (blank: %(days)s)",
+                        days=self._request.effectiveness_wait_days,
+                    ),
                     type=FieldType.NUMBER,
                 ),
             ],
@@ -671,7 +673,9 @@ def _attempt(step: str, attempt: int) -> str:
 
 
 def _plan_context(plan: Plan) -> dict[str, str]:
-    lines = {f"Action {n}": describe_action(a) for n, a in enumerate(plan.actions, start=1)}
+    lines = {
+        said("Action %(n)s", n=n): describe_action(a) for n, a in enumerate(plan.actions, start=1)
+    }
     return lines | {"Effectiveness check after": f"{plan.wait_days} days"}
 
 

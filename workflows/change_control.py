@@ -385,7 +385,7 @@ class ChangeControlWorkflow:
             *[
                 FieldSpec(
                     name=f"assess_{f}",
-                    label=f"{FUNCTION_LABELS[f]} assessment required",
+                    label=said("%(function)s assessment required", function=FUNCTION_LABELS[f]),
                     type=FieldType.CHOICE,
                     choices=YES_NO,
                 )
@@ -449,7 +449,9 @@ class ChangeControlWorkflow:
             context={
                 "Impact": impact.summary(),
                 **{
-                    f"{line.category.replace('_', ' ')} {n + 1}": f"{line.reference} — {line.detail}"
+                    said(
+                        "%(category)s %(n)s", category=line.category.replace("_", " "), n=n + 1
+                    ): f"{line.reference} — {line.detail}"
                     for n, line in enumerate(impact.lines[:40])
                 },
             },

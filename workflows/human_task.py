@@ -38,13 +38,14 @@ with workflow.unsafe.imports_passed_through():
         DecisionRequest,
         DecisionResult,
         DecisionRule,
+        FieldSpec,
         FieldType,
         TaskResult,
         TaskSpec,
         TaskState,
         TaskStatus,
     )
-    from workflows.wording import Said, answered, refuse, said, wording
+    from workflows.wording import Said, answered, refuse, said, said_again, wording
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(maximum_interval=timedelta(seconds=30))
@@ -152,18 +153,24 @@ def _malformed_fields(spec: TaskSpec, values: dict[str, str]) -> str | None:
         if field.type is FieldType.CHOICE and value not in field.choices:
             return Said(
                 "%(label)s: choose one of %(choices)s",
-                label=field.label,
+                label=_label(field),
                 choices=", ".join(field.choices),
             )
         if field.type is FieldType.NUMBER and not _is_number(value):
-            return Said("%(label)s: '%(value)s' is not a number", label=field.label, value=value)
+            return Said("%(label)s: '%(value)s' is not a number", label=_label(field), value=value)
         if field.type is FieldType.DATE and not _is_date(value):
             return Said(
                 "%(label)s: '%(value)s' is not a date like 2026-12-31",
-                label=field.label,
+                label=_label(field),
                 value=value,
             )
     return None
+
+
+def _label(field: FieldSpec) -> str:
+    """A field's label in a problem: a label composed with values as a `Said` again (from its
+    `label_wording`), so the problem reads in the reader's language with it."""
+    return said_again(field.label_wording, field.label) if field.label_wording else field.label
 
 
 def _is_number(value: str) -> bool:

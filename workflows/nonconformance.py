@@ -491,8 +491,7 @@ class NonconformanceWorkflow:
                 OutcomeSpec(name="extend", label="Extend containment to these lots"),
                 OutcomeSpec(name="not_needed", label="Not needed", required_fields=["reason"]),
             ],
-            context={"Component lots": ", ".join(found.component_lots)}
-            | _lots_context(found.lots, "Lot"),
+            context={"Component lots": ", ".join(found.component_lots)} | _lots_context(found.lots),
         )
 
     def _investigation_spec(self) -> TaskSpec:
@@ -528,7 +527,7 @@ class NonconformanceWorkflow:
         fields = [
             FieldSpec(
                 name=f"lot_{n}",
-                label=f"Lot {lot.lot_number} ({lot.describe()})",
+                label=said("Lot %(lot)s (%(what)s)", lot=lot.lot_number, what=lot.describe()),
                 type=FieldType.CHOICE,
                 choices=CHOICES,
                 required=True,
@@ -609,7 +608,10 @@ class NonconformanceWorkflow:
             context={
                 "Justification": justification,
                 "MRB decision by": mrb,
-                **{f"Lot {number}": DISPOSITION_LABELS[d] for number, d in chosen.items()},
+                **{
+                    said("Lot %(lot)s", lot=number): DISPOSITION_LABELS[d]
+                    for number, d in chosen.items()
+                },
             },
         )
 
@@ -729,8 +731,8 @@ class NonconformanceWorkflow:
 
     def _recall_spec(self, scope: RecallScope) -> TaskSpec:
         assert self._nc is not None
-        shipped = {
-            f"Shipped {n}": f"{s.shipment}: lot {s.lot_number} ({s.part_number}) "
+        shipped: dict[str, str] = {
+            said("Shipped %(n)s", n=n): f"{s.shipment}: lot {s.lot_number} ({s.part_number}) "
             f"{quantity_text(s.quantity)} to {s.consignee_code} {s.consignee_name}"
             + (f", serials {', '.join(s.serials)}" if s.serials else "")
             for n, s in enumerate(scope.shipments[:CONTEXT_LOTS], start=1)
@@ -821,14 +823,14 @@ class NonconformanceWorkflow:
         )
 
     def _lots_held_context(self) -> dict[str, str]:
-        return _lots_context(list(self._lots.values()), "Lot")
+        return _lots_context(list(self._lots.values()))
 
     def _investigation_context(self) -> dict[str, str]:
         return dict(self._investigation)
 
     def _dispositions_context(self) -> dict[str, str]:
         return {
-            f"Disposition {number}": DISPOSITION_LABELS[Disposition(d)]
+            said("Disposition %(lot)s", lot=number): DISPOSITION_LABELS[Disposition(d)]
             for number, d in self._result.dispositions.items()
         }
 
@@ -897,14 +899,14 @@ class NonconformanceWorkflow:
         )
 
 
-def _lots_context(lots: list[LotSummary] | list[NcLotState], label: str) -> dict[str, str]:
+def _lots_context(lots: list[LotSummary] | list[NcLotState]) -> dict[str, str]:
     """One line per lot (up to CONTEXT_LOTS), the rest counted."""
     shown: dict[str, str] = {}
     for lot in lots[:CONTEXT_LOTS]:
         line = lot.describe()
         if isinstance(lot, NcLotState):
             line += f" — {lot.role}, {lot.note}"
-        shown[f"{label} {lot.lot_number}"] = line
+        shown[said("Lot %(lot)s", lot=lot.lot_number)] = line
     if len(lots) > CONTEXT_LOTS:
         shown["More lots"] = str(len(lots) - CONTEXT_LOTS)
     return shown

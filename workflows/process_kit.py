@@ -197,7 +197,10 @@ def headline(text: str, limit: int = 200) -> str:
 
 def picks_context(picks: list[LotPick]) -> dict[str, str]:
     """The lots picked, one context line each, as a task shows them."""
-    return {f"Pick {n} ({p.part_number})": p.describe() for n, p in enumerate(picks[:60], start=1)}
+    return {
+        said("Pick %(n)s (%(part)s)", n=n, part=p.part_number): p.describe()
+        for n, p in enumerate(picks[:60], start=1)
+    }
 
 
 async def close_task(task: asyncio.Future[TaskResult], step: str, reason: str) -> None:

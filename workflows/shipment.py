@@ -380,12 +380,12 @@ class ShipmentWorkflow:
         """A task of this shipment, for the warehouse: its SLA and escalation chain, and what
         goes to whom."""
         assert self._request is not None and self._registered is not None
-        about = {
+        about: dict[str, str] = {
             "Shipment": self._result.number,
             "Consignee": f"{self._registered.customer_code} {self._registered.customer_name}",
             "Shelf life required": f"{self._registered.min_shelf_life_days} days",
             **{
-                f"Line {n}": f"{quantity_text(line.quantity)} × {line.part_number}"
+                said("Line %(n)s", n=n): f"{quantity_text(line.quantity)} × {line.part_number}"
                 for n, line in enumerate(self._request.lines, start=1)
             },
         }
@@ -413,7 +413,10 @@ class ShipmentWorkflow:
             ),
             **again_or_cancel("retry", "Pick again", "Cancel the shipment"),
             context={
-                **{f"Short {n}": s.describe() for n, s in enumerate(picking.shortages, start=1)},
+                **{
+                    said("Short %(n)s", n=n): s.describe()
+                    for n, s in enumerate(picking.shortages, start=1)
+                },
                 **picks_context(picking.picks),
             },
         )
@@ -453,6 +456,13 @@ class ShipmentWorkflow:
 
     def _delivery_spec(self, step: str, note: str) -> TaskSpec:
         assert self._shipped is not None and self._shipped.expected_delivery_on is not None
+        shipped: dict[str, str] = {
+            "Expected": self._shipped.expected_delivery_on.isoformat(),
+            **{
+                said("Shipped %(n)s", n=n): line.describe()
+                for n, line in enumerate(self._shipped.lines, 1)
+            },
+        }
         return self._spec(
             step,
             "delivery",
@@ -472,13 +482,7 @@ class ShipmentWorkflow:
                 FieldSpec(name="note", label="Note", type=FieldType.LONG_TEXT),
             ],
             outcomes=[OutcomeSpec(name="confirmed", label="Delivery confirmed")],
-            context={
-                "Expected": self._shipped.expected_delivery_on.isoformat(),
-                **{
-                    f"Shipped {n}": line.describe() for n, line in enumerate(self._shipped.lines, 1)
-                },
-            }
-            | ({"Not taken": note} if note else {}),
+            context=shipped | ({"Not taken": note} if note else {}),
         )
 
     # ------------------------------------------------------------ plumbing

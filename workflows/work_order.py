@@ -376,7 +376,10 @@ class WorkOrderWorkflow:
             candidates=Candidates(groups=["production"]),
             **again_or_cancel("retry", "Allocate again", "Cancel the work order"),
             context={
-                **{f"Short {n}": s.describe() for n, s in enumerate(allocation.shortages, start=1)},
+                **{
+                    said("Short %(n)s", n=n): s.describe()
+                    for n, s in enumerate(allocation.shortages, start=1)
+                },
                 **picks_context(allocation.picks),
             },
         )
