@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from erp.audit import verify_chain
 from erp.models import AuditEntry
 from erp.queries import audit_query, process_timeline
-from erp.reports import Report, Section, Translate, label, plain, row, text_of
+from erp.reports import Report, Section, Translate, label, plain, recorded, row, text_of
 from erp.signatures import verify_signatures
 from ui.i18n import audit_reason
 
@@ -161,9 +161,12 @@ async def audit_trail_report(
                 e.action,
                 label(_, "audit action", e.action),
                 f"{e.entity_type} {e.entity_id}",
-                _("%(outcome)s (after the break)", outcome=e.outcome)
+                _(
+                    "%(outcome)s (after the break)",
+                    outcome=recorded(_, "audit outcome", e.outcome),
+                )
                 if broken and e.id >= broken
-                else e.outcome,
+                else recorded(_, "audit outcome", e.outcome),
                 reason_cell(locale, e.reason, e.after),
                 e.before,
                 e.after,

@@ -109,7 +109,14 @@ def signatures_section(signatures: list[SignatureOut], _: Translate) -> Section:
             _("SHA-256 of the signed content"),
         ],
         rows=[
-            row(s.printed_name, s.signer, s.meaning, s.signed_at, s.record_hash) for s in signatures
+            row(
+                s.printed_name,
+                s.signer,
+                recorded(_, "signature meaning", s.meaning),
+                s.signed_at,
+                s.record_hash,
+            )
+            for s in signatures
         ],
         widths=[1.2, 0.8, 0.9, 1.2, 2.6],
     )
@@ -135,7 +142,7 @@ def timeline_section(timeline: list[AuditOut], _: Translate) -> Section:
                 a.actor,
                 recorded(_, "audit action", a.action),
                 a.entity_id,
-                a.reason or a.outcome,
+                a.reason or recorded(_, "audit outcome", a.outcome),
             )
             for a in timeline
         ],

@@ -162,7 +162,7 @@ async def device_history_report(
                 row(
                     s.printed_name,
                     s.signer,
-                    s.meaning,
+                    recorded(_, "signature meaning", s.meaning),
                     s.signed_at,
                     (s.signed_content or {}).get("title", ""),
                     s.record_hash,
@@ -188,10 +188,10 @@ async def device_history_report(
                 row(
                     nc.number,
                     nc.title,
-                    nc.severity,
+                    recorded(_, "nc severity", nc.severity),
                     recorded(_, "nc status", nc.status),
                     link.role,
-                    link.disposition,
+                    recorded(_, "nc disposition", link.disposition),
                     link.justification,
                     link.decided_by,
                     link.applied_at,

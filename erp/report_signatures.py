@@ -48,7 +48,7 @@ async def signed_record_report(
                 s.printed_name,
                 s.signer,
                 s.signed_at,
-                s.meaning,
+                recorded(_, "signature meaning", s.meaning),
                 _content(s).get("title") or f"{s.record_type} {s.record_id}",
                 _("yes") if not problem else _("NO: %(problem)s", problem=problem),
             )
@@ -80,7 +80,7 @@ def _one(number: int, s: ESignature, problem: str, _: Translate) -> Section:
         (_("Printed name of the signer"), s.printed_name),
         (_("User name"), s.signer),
         (_("Date and time (UTC)"), text_of(s.signed_at)),
-        (_("Meaning of the signature"), s.meaning),
+        (_("Meaning of the signature"), recorded(_, "signature meaning", s.meaning)),
         (_("Authenticated by"), s.authenticated_by),
         (_("Signed record"), f"{s.record_type} {s.record_id}"),
         (_("Task"), text_of(content.get("title"))),

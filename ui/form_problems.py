@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from api.errors import Message
-from api.validation_problems import worded
+from api.validation_problems import ctx_value, worded
 from ui.i18n import N_
 
 # the words of a form for pydantic's error types that need no value
@@ -78,7 +78,10 @@ def said(error: Mapping[str, Any]) -> str:
     if kind.startswith(("date_", "datetime_")):
         return Message(N_("enter a date like 2026-12-31"))
     if kind in ("enum", "literal_error") and ctx.get("expected"):
-        return Message(N_("choose one of %(expected)s"), expected=str(ctx["expected"]))
+        # pydantic's `'a' or 'b'`, its "or" translatable as the API's (`'a' 或 'b'`)
+        return Message(
+            N_("choose one of %(expected)s"), expected=ctx_value("expected", ctx["expected"])
+        )
     raised = ctx.get("error")  # our own validator's ValueError(said("…")): its template
     given = raised.args[0] if isinstance(raised, ValueError) and raised.args else None
     if (

@@ -13,7 +13,7 @@ Templates call `_("text")` or `_("Due %(when)s", when=...)`; `ui.pages.render` p
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
@@ -176,17 +176,22 @@ def format_due(
     return translate(locale, "overdue by %(amount)s", amount=amount)
 
 
-def translate_message(locale: str | None, message: object) -> str:
+def translate_message(
+    locale: str | None, message: object, outcomes: Mapping[str, str] | None = None
+) -> str:
     """A message from a service or a workflow in the locale: an `api.errors.Message` through its
     English template and values (a value that is a text is translated too when the catalog has
-    it), a plain text by looking it up as it is (a workflow's refusal is a constant text)."""
+    it), a plain text by looking it up as it is (a workflow's refusal is a constant text).
+    `outcomes` (`outcome_labels(task)`: outcome name → its label on the task's spec) is for a
+    caller that has the task the message is about: a `%(outcome)s` then reads as that spec's
+    label translated ("Approve termination" → 批准终止), not by the outcome's name."""
     if message is None:
         return ""
     template = getattr(message, "template", None)
     if isinstance(message, str) and isinstance(template, str):
         # a Message, or a workflows.wording.Said (erp's lot lookups, a workflow's problems)
         values = {
-            name: _value_in(locale, name, value)
+            name: _value_in(locale, name, value, outcomes)
             for name, value in getattr(message, "values", {}).items()
         }
         return translate(locale, template, **values)
@@ -236,12 +241,16 @@ def moment_in(locale: str | None, value: object) -> str | None:
         return None
 
 
-def _value_in(locale: str | None, name: str, value: object) -> object:
+def _value_in(
+    locale: str | None, name: str, value: object, outcomes: Mapping[str, str] | None = None
+) -> object:
     """A value of a message in the locale: a date or datetime (`%(day)s`, `%(when)s`, stored
-    ISO) as the locale writes it, a decision's `%(outcome)s` (`approve`) as its outcome label
-    reads (`Approve`), a wording of ours (a `Message`, a `Said`) translated with its values,
-    another text translated when the catalog has that exact text (never split as a form's
-    problems: `SUP-0001: 60` stays as it is); any other value as it is."""
+    ISO) as the locale writes it, a decision's `%(outcome)s` (`approve`) as the label of the
+    task's own spec reads when the caller gave it (`outcomes`) and the catalog has it, else as
+    its outcome label reads (`Approve`), a wording of ours (a `Message`, a `Said`) translated
+    with its values, another text translated when the catalog has that exact text (never split
+    as a form's problems: `SUP-0001: 60` stays as it is); any other value as it is. English
+    keeps the outcome's name, as the workflow wrote it."""
     shown = moment_in(locale, value)
     if shown is not None:
         return shown
@@ -249,11 +258,32 @@ def _value_in(locale: str | None, name: str, value: object) -> object:
         return value
     if name == "outcome" and value:
         table = catalog(supported(locale))
+        own = (outcomes or {}).get(value)
         label = value.replace("_", " ")
-        return table.get(value) or table.get(label[:1].upper() + label[1:]) or value
+        return (
+            (table.get(own) if own else None)
+            or table.get(value)
+            or table.get(label[:1].upper() + label[1:])
+            or value
+        )
     if isinstance(getattr(value, "template", None), str):
-        return translate_message(locale, value)
+        return translate_message(locale, value, outcomes)
     return translate(locale, value) if value else value
+
+
+def outcome_labels(task: object) -> dict[str, str]:
+    """The outcomes of a task's spec, name → label (`{"approve": "Approve termination"}`), for
+    `translate_message(…, outcomes=…)`: a task (`TaskOut`, a `TaskSpec`) whose `outcomes` are
+    dicts or `Outcome`s; an outcome without a label is left out (it reads by its name)."""
+    found: dict[str, str] = {}
+    for outcome in getattr(task, "outcomes", None) or []:
+        if isinstance(outcome, Mapping):
+            name, label = outcome.get("name"), outcome.get("label")
+        else:
+            name, label = getattr(outcome, "name", None), getattr(outcome, "label", None)
+        if isinstance(name, str) and isinstance(label, str) and label:
+            found[name] = label
+    return found
 
 
 TITLE_LIMIT = 200  # what the inbox shows of a title (workflows.wording.titled cuts the English)

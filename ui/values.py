@@ -14,6 +14,8 @@ is stored with `_` as a space, translated when the catalog has that text without
 from __future__ import annotations
 
 from schemas.dashboard import PROCESS_KINDS
+from schemas.human_task import SignatureMeaning
+from schemas.quality import Disposition, Severity
 from ui import i18n
 from ui.audit_actions import AUDIT_ACTION_LABELS
 
@@ -149,6 +151,23 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
     ),
     # the audit trail's recorded action (`task.decided`): ui/audit_actions.py
     "audit action": AUDIT_ACTION_LABELS,
+    # an audit row's outcome (erp.models.AuditEntry.outcome: every writer records one of these)
+    "audit outcome": _as_stored("ok", "refused"),
+    # a nonconformance's severity and a lot's disposition, labelled as the quality pages show
+    # them (ui/quality_views.py SEVERITY_LABELS, DISPOSITION_LABELS)
+    "nc severity": {
+        Severity.MINOR.value: "Minor",
+        Severity.MAJOR.value: "Major",
+        Severity.CRITICAL.value: "Critical",
+    },
+    "nc disposition": {
+        Disposition.USE_AS_IS.value: "Use as is",
+        Disposition.REWORK.value: "Rework",
+        Disposition.RETURN_TO_SUPPLIER.value: "Return to supplier",
+        Disposition.SCRAP.value: "Scrap",
+    },
+    # what an e-signature means (21 CFR Part 11 §11.50), as recorded on the signature
+    "signature meaning": _as_stored(*(meaning.value for meaning in SignatureMeaning)),
 }
 
 

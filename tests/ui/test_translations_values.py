@@ -92,7 +92,7 @@ def test_form_problems_are_chosen_by_type_and_read_in_chinese() -> None:
     assert chinese.startswith("标题：最多 10 个字符；数量：必须大于 0；到期日：请按 2026-12-31"), (
         chinese
     )
-    assert "请从 'red' or 'blue' 中选择一项" in chinese, chinese
+    assert "请从 'red' 或 'blue' 中选择一项" in chinese, chinese
     assert "should" not in chinese and "must" not in chinese, chinese
 
 
