@@ -8,6 +8,7 @@ refusals do; the template and values are passed on, so a caller can translate it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TypeVar
 
 from pydantic import BaseModel
@@ -17,13 +18,16 @@ from ui import i18n
 Answer = TypeVar("Answer", bound=BaseModel)
 
 
-def in_language(answer: Answer, accept_language: str | None) -> Answer:
+def in_language(
+    answer: Answer, accept_language: str | None, outcomes: Mapping[str, str] | None = None
+) -> Answer:
     """The answer with its message in the language `Accept-Language` asks for first among ours
-    (English by default: the message as the workflow wrote it)."""
+    (English by default: the message as the workflow wrote it). `outcomes`: the task's outcome
+    labels (`ui.i18n.outcome_labels`), so a `%(outcome)s` reads as that task's own label."""
     locale = i18n.preferred(accept_language)
     if locale == i18n.DEFAULT_LOCALE:
         return answer
-    message = i18n.translate_message(locale, i18n.answer_message(answer))
+    message = i18n.translate_message(locale, i18n.answer_message(answer), outcomes=outcomes)
     return answer.model_copy(update={"message": message})
 
 

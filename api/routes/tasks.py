@@ -10,6 +10,8 @@ from api import task_service
 from api.answers import in_language
 from api.deps import AppSettings, CurrentPrincipal, DbSession, Sessions, Temporal
 from schemas.api import DecisionIn, DecisionOutcome, TaskDetail, TaskList, TaskOut
+from schemas.human_task import TaskSpec
+from ui import i18n
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 # the id column is a PostgreSQL integer: a larger number is refused here, naming the parameter
@@ -87,4 +89,9 @@ async def decide(
         signature_max_failures=settings.signature_max_failures,
         source="api",
     )
-    return in_language(outcome, accept_language)
+    outcomes = None
+    if i18n.preferred(accept_language) != i18n.DEFAULT_LOCALE:  # the task's own outcome labels
+        async with sessions() as session:
+            task = await task_service.load_task(session, task_id)
+        outcomes = i18n.outcome_labels(TaskSpec.model_validate(task.spec))
+    return in_language(outcome, accept_language, outcomes)

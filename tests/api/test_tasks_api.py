@@ -343,3 +343,20 @@ async def test_systems_start_processes_but_never_decide(stack):
     assert decided.status_code == 403 and "a person must" in decided.json()["detail"]
     audit = await stack.http.get("/api/v1/audit", headers=stack.mes)
     assert audit.status_code == 403 and "audit:read" in audit.json()["detail"]
+
+
+async def test_a_decision_answers_in_the_language_asked_for_with_the_tasks_outcome_label(stack):
+    alice, bob = await stack.token("alice"), await stack.token("bob")
+    process_id = await start_approval(
+        stack, alice, APPROVAL | {"title": "Approve WI-ZH-1 rev A", "signs": False}
+    )
+    task = await open_task_of(stack, process_id)
+    decided = await stack.http.post(
+        f"/api/v1/tasks/{task.id}/decision",
+        json={"outcome": "approve"},
+        headers=bob | {"Accept-Language": "zh-Hans"},
+    )
+    assert decided.status_code == 200, decided.text
+    answer = decided.json()
+    assert answer["message"] == "决定已记录。任务已完成：批准。"  # the spec's label "Approve"
+    assert answer["message_template"] == "Decision recorded. The task is completed: %(outcome)s."
