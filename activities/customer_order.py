@@ -30,8 +30,9 @@ from schemas.customer_order import (
     SetOrderStatusInput,
     Shortage,
 )
+from schemas.shipping import joined_said
 from schemas.supply import PurchaseLine
-from workflows.wording import refuse, said, said_again
+from workflows.wording import Said, refuse, said, said_again, wording
 
 TERMINAL = {"delivered": "completed", "cancelled": "cancelled"}
 
@@ -52,7 +53,7 @@ async def _sourcing(
         .where(AslEntry.part_number == part_number, AslEntry.status == "approved")
         .order_by(AslEntry.since_on, Supplier.code)
     )
-    refusals = []
+    refusals: list[str] = []
     for code in codes:
         refusal = await supplier_refusal(
             session, supplier_code=code, part_number=part_number, on=on
@@ -72,10 +73,19 @@ async def _sourcing(
     )
     if conditional:
         return None, [
-            f"{part_number} has only conditionally approved suppliers ({', '.join(conditional)}):"
-            " a buyer must order it by hand"
+            said(
+                "%(part)s has only conditionally approved suppliers (%(suppliers)s):"
+                " a buyer must order it by hand",
+                part=part_number,
+                suppliers=", ".join(conditional),
+            )
         ]
-    return None, [f"no supplier is approved for {part_number}"]
+    return None, [said("no supplier is approved for %(part)s", part=part_number)]
+
+
+def _why(text: str) -> dict[str, Any]:
+    """A shortage's `why` and its wording (`Shortage.why_wording`)."""
+    return {"why": str(text), "why_wording": wording(text) if isinstance(text, Said) else None}
 
 
 class CustomerOrderActivities:
@@ -175,7 +185,9 @@ class CustomerOrderActivities:
                     part_number=order.part_number,
                     needed=to_make,
                     available=finished,
-                    why=f"{order.part_number} has no effective revision to make",
+                    **_why(
+                        said("%(part)s has no effective revision to make", part=order.part_number)
+                    ),
                 )
             )
             return plan
@@ -196,7 +208,7 @@ class CustomerOrderActivities:
                         part_number=line.component_part_number,
                         needed=needed,
                         available=available,
-                        why="; ".join(refusals),
+                        **_why(joined_said(refusals)),  # `a; b` as before
                     )
                 )
                 continue

@@ -61,12 +61,13 @@ from schemas.purchase import (
     SamplingPlan,
     SetLotStatusInput,
     SetPurchaseStatusInput,
+    SupplierChange,
     SupplierCheck,
     SupplierCheckInput,
 )
 from schemas.shipping import joined_said
 from schemas.supply import PurchaseRequest
-from workflows.wording import Said, refuse, said, said_again, wording
+from workflows.wording import Said, reason_wording, refuse, said, said_again, wording
 
 # a purchase order in one of these statuses has ended: no later step changes it
 ENDED = ("rejected", "cancelled", "closed")
@@ -548,13 +549,19 @@ class PurchaseActivities:
             )
 
     @activity.defn(name="change_purchase_supplier")
-    async def change_purchase_supplier(self, data: ChangeSupplierInput) -> str:
-        """Give the order to another supplier; answers why not ('' when changed)."""
+    async def change_purchase_supplier(self, data: ChangeSupplierInput) -> SupplierChange:
+        """Give the order to another supplier; answers why not ('' when changed), with its
+        wording (a repeat reads it from the refused row's after["reason_wording"])."""
         key = f"{data.process_id}:supplier-change:{data.attempt}"
         async with self._sessions() as session, session.begin():
             earlier = await recorded(session, key)
             if earlier is not None:
-                return earlier.reason if earlier.outcome == "refused" else ""
+                if earlier.outcome != "refused":
+                    return SupplierChange()
+                return SupplierChange(
+                    problem=earlier.reason or "",
+                    problem_wording=(earlier.after or {}).get("reason_wording"),
+                )
             order = await _order_of(session, data.process_id)
             assert order is not None
             before = await _supplier_code(session, order.supplier_id)
@@ -579,7 +586,7 @@ class PurchaseActivities:
                 before={"supplier_code": before},
                 after={"supplier_code": data.supplier_code},
             )
-            return problem
+            return SupplierChange(problem=problem, problem_wording=reason_wording(problem))
 
     @activity.defn(name="issue_purchase_order")
     async def issue_purchase_order(self, data: IssuePurchaseOrderInput) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from schemas.quality import CapaRequest, PlannedAction
+from schemas.wording import Said, said
 
 CAPA_STATUSES = (
     "root_cause",
@@ -31,13 +32,22 @@ CHANGE_DONE = "closed"
 CHANGE_ABANDONED = ("withdrawn", "cancelled")
 
 
-def describe_action(action: PlannedAction) -> str:
-    """One action as a task or a timeline shows it."""
-    change = " (through a change request)" if action.change else ""
-    return (
-        f"{action.kind.value}: {action.description} — {action.owner}, "
-        f"due {action.due_on.isoformat()}{change}"
-    )
+def describe_action(action: PlannedAction) -> Said:
+    """One action as a task or a timeline shows it, a `said(…)` (the person's description and
+    the owner are values; the kind, a catalog text, and the due date read in the page's
+    language)."""
+    values = {
+        "kind": action.kind.value,
+        "description": action.description,
+        "owner": action.owner,
+        "due": action.due_on.isoformat(),
+    }
+    if action.change:
+        return said(
+            "%(kind)s: %(description)s — %(owner)s, due %(due)s (through a change request)",
+            **values,
+        )
+    return said("%(kind)s: %(description)s — %(owner)s, due %(due)s", **values)
 
 
 class RegisterCapaInput(BaseModel):

@@ -38,6 +38,9 @@ class Shortage(BaseModel):
     needed: Decimal
     available: Decimal
     why: str  # e.g. "no approved supplier: SUP-0005 is disqualified"
+    # the why's wording (`workflows.wording.wording`: the rules' `said(…)`s joined), None in
+    # older plans
+    why_wording: dict[str, Any] | None = None
 
 
 class OrderPlan(BaseModel):

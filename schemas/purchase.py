@@ -8,7 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from pydantic import BaseModel
+from pydantic import BaseModel, model_validator
 
 from schemas.supply import AdvanceShipNotice, GoodsReceipt, PurchaseRequest, SupplierConfirmation
 
@@ -75,6 +75,20 @@ class ChangeSupplierInput(BaseModel):
     supplier_code: str
     changed_by: str
     note: str = ""
+
+
+class SupplierChange(BaseModel):
+    """What `change_purchase_supplier` answers: why the order could not go to that supplier
+    ('' when it did) and that problem's wording (None for a plain text). An older answer, in the
+    histories, is the problem alone (a `str`): it reads as a `SupplierChange` without wording."""
+
+    problem: str = ""
+    problem_wording: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _older_answer(cls, data: Any) -> Any:
+        return {"problem": data} if isinstance(data, str) else data
 
 
 class IssuePurchaseOrderInput(BaseModel):

@@ -7,13 +7,17 @@ reason stores its wording in the transaction's audit row, `after["lot_reasons"]`
 page reads those rows once (`lot_reasons`) and shows each history reason and the hold reason
 through `{{ h.reason|lot_reason(lot_reasons) }}`, which is `ui.i18n.audit_reason` over that
 wording: the reader's language when the wording gives back exactly the recorded English, the
-reason as recorded otherwise (an older row, a person's own words, a trigger's "all issued …").
+reason as recorded otherwise (an older row, a person's own words). The reasons the database
+trigger itself writes (migration 0003's inventory_movement_check: "all issued (WO-0001)") carry no
+wording anywhere: `trigger_wording` recognises exactly those templates (`TRIGGER_REASONS`, an
+anchored pattern per text, its values captured) and words them the same way.
 A page or report that shows many lots (the dashboard's lots on hold, a work order's finished
 lots, the DHR) reads them for all its lots in one query (`reasons_of_lots`).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -25,8 +29,28 @@ from erp.master_data import Lot
 from erp.models import AuditEntry
 from erp.supply import LotStatusChange
 from ui import i18n
+from ui.i18n import N_
 
 Wordings = dict[str, dict[str, Any]]  # English reason → its wording
+
+# The lot reasons the trigger inventory_movement_check (migration 0003) writes into
+# lot.status_reason when an issue or a shipment takes a lot's last quantity
+# ('all ' || verb || ' (' || reference || ')'): the pattern of each text and our template of it,
+# the captured parts its values, so the template's English is the trigger's text itself.
+TRIGGER_REASONS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"all issued \((?P<reference>.*)\)"), N_("all issued (%(reference)s)")),
+    (re.compile(r"all shipped \((?P<reference>.*)\)"), N_("all shipped (%(reference)s)")),
+)
+
+
+def trigger_wording(reason: str) -> dict[str, Any] | None:
+    """The wording of a reason the database trigger wrote (`{"template", "values"}`) when it is
+    exactly one of `TRIGGER_REASONS`; None for any other text."""
+    for pattern, template in TRIGGER_REASONS:
+        match = pattern.fullmatch(reason)
+        if match is not None and template % match.groupdict() == reason:
+            return {"template": template, "values": match.groupdict()}
+    return None
 
 
 async def lot_reasons(
@@ -100,9 +124,10 @@ async def reasons_of_lots(
 
 
 def lot_reason(reason: str | None, wordings: Wordings | None, *, locale: str | None = None) -> str:
-    """A lot's status or hold reason in the locale (`ui.i18n.audit_reason` over its wording)."""
+    """A lot's status or hold reason in the locale (`ui.i18n.audit_reason` over its wording: the
+    one noted in the audit rows, else the trigger's own, `trigger_wording`)."""
     english = reason or ""
-    spoken = (wordings or {}).get(english)
+    spoken = (wordings or {}).get(english) or trigger_wording(english)
     return i18n.audit_reason(locale, english, {"reason_wording": spoken} if spoken else None)
 
 

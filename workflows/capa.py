@@ -527,7 +527,12 @@ class CapaWorkflow:
             fields=[field],
             outcomes=[OutcomeSpec(name="done", label="Done")],
             context={
-                "Action": f"{seq} of plan round {plan.round}: {describe_action(action)}",
+                "Action": said(
+                    "%(seq)s of plan round %(round)s: %(action)s",
+                    seq=seq,
+                    round=plan.round,
+                    action=describe_action(action),
+                ),
                 **({"Asked again because": note} if note else {}),
             },
         )
@@ -676,7 +681,7 @@ def _plan_context(plan: Plan) -> dict[str, str]:
     lines = {
         said("Action %(n)s", n=n): describe_action(a) for n, a in enumerate(plan.actions, start=1)
     }
-    return lines | {"Effectiveness check after": f"{plan.wait_days} days"}
+    return lines | {"Effectiveness check after": said("%(days)s days", days=plan.wait_days)}
 
 
 def _wait_days(value: str, default: int) -> tuple[int, str]:

@@ -156,11 +156,17 @@ def task_spec(
         "escalation_chain": list(policy.escalation_chain),
         "context": context_values,
     }
-    # a context value that quotes a refusal (a `Said`) keeps its wording for the page
-    quoted = {k: wording(v) for k, v in context_values.items() if isinstance(v, Said)}
+    quoted = context_wordings(context_values)
     if quoted:
         values["context_wording"] = quoted
     return TaskSpec.model_validate(values | fields)
+
+
+def context_wordings(context: dict[str, str]) -> dict[str, dict[str, Any]]:
+    """The wordings of a task's context values that are texts of ours (a `Said`: a quoted
+    refusal, `describe_action`'s action, a shipment line), by key, for the page
+    (`TaskSpec.context_wording`, `ui.i18n.context_text`); other values are shown as recorded."""
+    return {k: wording(v) for k, v in context.items() if isinstance(v, Said)}
 
 
 def again_or_cancel(

@@ -47,7 +47,7 @@ with workflow.unsafe.imports_passed_through():
         run_activity,
         task_spec,
     )
-    from workflows.wording import reason_wording, said, spoken, titled
+    from workflows.wording import reason_wording, said, said_again, spoken, titled
 
 KIND = "procure-to-deliver"
 DECISION_SLA = timedelta(days=1)
@@ -134,11 +134,17 @@ class ProcureToDeliverWorkflow:
             if plan.unbuyable:
                 why = joined_said(
                     [
-                        said("%(part)s: %(why)s", part=s.part_number, why=s.why)
+                        said(
+                            "%(part)s: %(why)s",
+                            part=s.part_number,
+                            why=said_again(s.why_wording, s.why),
+                        )
                         for s in plan.unbuyable
                     ]
                 )
-                await self._decide_or_stop("buyer", f"Cannot source order {self._number}", why)
+                await self._decide_or_stop(
+                    "buyer", said("Cannot source order %(number)s", number=self._number), why
+                )
             elif plan.purchases:
                 await self._buy(plan)
             elif plan.to_make > 0:
@@ -180,7 +186,9 @@ class ProcureToDeliverWorkflow:
         ]
         if failed:
             why = joined_said(failed)
-            await self._decide_or_stop("buyer", f"Purchase for order {self._number} failed", why)
+            await self._decide_or_stop(
+                "buyer", said("Purchase for order %(number)s failed", number=self._number), why
+            )
 
     async def _make(self, plan: OrderPlan) -> None:
         assert self._request is not None
@@ -203,7 +211,7 @@ class ProcureToDeliverWorkflow:
         if isinstance(result, str) or result.status != "released":
             await self._decide_or_stop(
                 "production",
-                f"Work order for order {self._number} did not release stock",
+                said("Work order for order %(number)s did not release stock", number=self._number),
                 _failed(child, result) if isinstance(result, str) else _ended(child, result),
             )
 

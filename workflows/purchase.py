@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         RegisterPurchaseInput,
         SetLotStatusInput,
         SetPurchaseStatusInput,
+        SupplierChange,
         SupplierCheck,
         SupplierCheckInput,
     )
@@ -230,7 +231,7 @@ class PurchaseWorkflow:
                     actor=decider(result),
                 )
                 return False
-            problem = await run_activity(
+            change = await run_activity(
                 "change_purchase_supplier",
                 ChangeSupplierInput(
                     process_id=self._pid,
@@ -239,8 +240,9 @@ class PurchaseWorkflow:
                     changed_by=decider(result),
                     note=result.fields.get("note", ""),
                 ),
-                str,
+                SupplierChange,  # an older history's answer, a plain str, reads as one too
             )
+            problem = said_again(change.problem_wording, change.problem)
 
     async def _issue(self) -> None:
         assert self._request is not None

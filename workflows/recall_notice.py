@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         TaskResult,
         TaskSpec,
     )
+    from schemas.problem_wording import problems_said
     from schemas.production import quantity_text
     from schemas.recall import (
         RECALL_EVENTS,
@@ -539,8 +540,10 @@ def _quantity(value: str) -> Decimal | None:
 
 
 def _problems(err: Exception) -> str:
+    """What pydantic found, `field: problem; …`, each problem translatable
+    (`schemas.problem_wording`); a keyed-in number that is none, as Python says it."""
     if isinstance(err, ValidationError):
-        return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors())
+        return problems_said(err.errors())
     return str(err) or type(err).__name__
 
 

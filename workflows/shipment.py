@@ -11,6 +11,7 @@ warehouse task escalates; whichever comes first records the delivery and closes 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -44,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryConfirmation,
         EventResult,
         ProcessEvent,
+        ShipmentLineRequest,
         ShipmentRequest,
         ShipmentResult,
     )
@@ -383,11 +385,8 @@ class ShipmentWorkflow:
         about: dict[str, str] = {
             "Shipment": self._result.number,
             "Consignee": f"{self._registered.customer_code} {self._registered.customer_name}",
-            "Shelf life required": f"{self._registered.min_shelf_life_days} days",
-            **{
-                said("Line %(n)s", n=n): f"{quantity_text(line.quantity)} × {line.part_number}"
-                for n, line in enumerate(self._request.lines, start=1)
-            },
+            "Shelf life required": said("%(days)s days", days=self._registered.min_shelf_life_days),
+            **lines_context(self._request.lines),
         }
         if self._request.customer_order:
             about["Customer order"] = self._request.customer_order
@@ -519,3 +518,13 @@ class ShipmentWorkflow:
     async def _step(self, step: str, reason: str = "") -> None:
         self._result.status = step
         await update_process(step, reason=reason)
+
+
+def lines_context(lines: Sequence[ShipmentLineRequest]) -> dict[str, str]:
+    """`Line n: 5 × TB-0150` for a task's context, key and value `said(…)`s (translated)."""
+    return {
+        said("Line %(n)s", n=n): said(
+            "%(quantity)s × %(part)s", quantity=quantity_text(line.quantity), part=line.part_number
+        )
+        for n, line in enumerate(lines, start=1)
+    }

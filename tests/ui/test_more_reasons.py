@@ -285,7 +285,7 @@ async def test_a_cancelled_work_orders_lot_history_reads_in_chinese(site: Site) 
     )
     assert reason_text.lot_reason(held, found, locale="en") == held
     assert reason_text.lot_reason("all issued (WO-1)", found, locale="zh_Hans") == (
-        "all issued (WO-1)"  # the trigger's own text: as recorded
+        "已全部发料（WO-1）"  # the trigger's own text, by its template (ui.reason_text)
     )
 
     dave = await site.as_user("dave")
