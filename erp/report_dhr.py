@@ -190,7 +190,7 @@ async def device_history_report(
                     nc.title,
                     recorded(_, "nc severity", nc.severity),
                     recorded(_, "nc status", nc.status),
-                    link.role,
+                    recorded(_, "nc lot role", link.role),
                     recorded(_, "nc disposition", link.disposition),
                     link.justification,
                     link.decided_by,

@@ -176,10 +176,13 @@ def humanize(action: str) -> str:
     )
 
 
-def sentence(message: str | None, locale: str | None = None) -> str:
+def sentence(
+    message: str | None, locale: str | None = None, outcomes: Mapping[str, str] | None = None
+) -> str:
     """Service messages are written lower-case to be embedded; on a page they stand alone, in the
-    reader's language (an ApiError's message carries its English template and values)."""
-    text = i18n.translate_message(locale, message).strip()
+    reader's language (an ApiError's message carries its English template and values).
+    `outcomes`: the task's outcome labels (`i18n.outcome_labels`), for a `%(outcome)s` in it."""
+    text = i18n.translate_message(locale, message, outcomes=outcomes).strip()
     if not text:
         return ""
     if i18n.supported(locale) == "zh_Hans":

@@ -35,6 +35,7 @@ from ui import (
     change_views,
     dashboard_views,
     form_problems,
+    i18n,
     lot_views,
     mailbox_views,
     quality_views,
@@ -258,6 +259,7 @@ async def _task_page(
         on_behalf_of=allowed.on_behalf_of,
         signing_outcomes=signs,
         outcome_labels={o["name"]: o.get("label") or o["name"] for o in task.outcomes},
+        task_outcomes=i18n.outcome_labels(task),  # a refusal's %(outcome)s as this task's label
         error=error,
         notice=notices.get(done, ""),
         form=form or {},

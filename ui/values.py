@@ -91,6 +91,8 @@ VALUE_LABELS: dict[str, dict[str, str]] = {
         "pending", "sending", "notified", "responded", "escalated", "reconciled"
     ),
     "recall lot role": _as_stored("suspect", "affected"),
+    # an NC lot (`nc_lot.role`), as the NC page shows it (quality_macros.html)
+    "nc lot role": {"affected": "affected", "extended": "extended by genealogy"},
     "risk": _as_stored("low", "medium", "high"),
     "task kind": _as_stored("approve", "review", "inspect", "disposition", "perform", "verify"),
     "process kind": _as_stored(*PROCESS_KINDS),

@@ -54,6 +54,9 @@ def test_the_values_read_in_chinese_and_english_stays_as_it_was() -> None:
     assert recorded(zh, "audit outcome", "refused") == "已拒绝 (refused)"
     assert recorded(zh, "audit outcome", "ok") == "成功 (ok)"
     assert recorded(zh, "nc severity", "critical") == "严重 (critical)"
+    # an NC lot's role in the DHR report, as the NC page shows it
+    assert recorded(zh, "nc lot role", "extended") == "经谱系扩展 (extended)"
+    assert recorded(zh, "nc lot role", "affected") == "受影响 (affected)"
     assert recorded(zh, "nc disposition", "use_as_is") == "照常使用 (use_as_is)"
     assert recorded(zh, "signature meaning", "approved") == "批准 (approved)"
     assert recorded(zh, "signature meaning", "authored") == "编制 (authored)"
@@ -184,3 +187,22 @@ def test_an_outcome_reads_as_the_label_of_the_tasks_own_spec() -> None:
     # a spec label the catalog does not know: the outcome's own label
     unknown = {"approve": "Approve the lot's odd thing"}
     assert i18n.translate_message(ZH, decided, unknown) == "决定已记录。任务已完成：批准。"
+
+
+def test_the_task_pages_refusal_reads_the_outcome_as_the_tasks_label() -> None:
+    """task.html renders `error|sentence(outcomes=task_outcomes)`, the labels of the task's spec
+    (`ui/routes.py`): the page's refusal names the outcome as the task names it."""
+    import html
+
+    from ui.pages import templates
+
+    refused = Said(
+        "'%(outcome)s' is a signing decision: re-enter your password to sign", outcome="approve"
+    )
+    line = templates.env.from_string("{{ error|sentence(outcomes=task_outcomes) }}")
+    own = {"approve": "Approve termination"}
+    chinese = line.render(error=refused, task_outcomes=own, locale=ZH)
+    assert "批准终止" in chinese and chinese.endswith("。")
+    assert "批准终止" not in line.render(error=refused, task_outcomes=None, locale=ZH)
+    english = html.unescape(line.render(error=refused, task_outcomes=own, locale="en"))
+    assert english == "'approve' is a signing decision: re-enter your password to sign."
